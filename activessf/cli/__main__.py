@@ -1,0 +1,5 @@
+import sys
+
+from activessf.cli import main
+
+sys.exit(main())

@@ -1,0 +1,8 @@
+"""Data shipped with the package: the embedded real sample used by ``make demo``."""
+
+from pathlib import Path
+
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
+SAMPLE_LABELED = SAMPLE_DIR / "pbc11" / "labeled"
+SAMPLE_UNLABELED = SAMPLE_DIR / "pbc11" / "unlabeled"
+SAMPLE_SMEARS = SAMPLE_DIR / "bccd" / "JPEGImages"

@@ -1,0 +1,79 @@
+"""Cell Region Filtering as a Ray Data stage, and the stage's entry point."""
+
+from __future__ import annotations
+
+import sys
+from typing import Iterable, Literal
+
+import pyarrow as pa
+import ray
+
+from activessf.config import save_config, to_dict
+from activessf.distributed.runtime import data_context_quiet, ensure_ray
+from activessf.io import fs as afs
+from activessf.io.markers import clear_marker, fingerprint, is_complete, write_marker
+from activessf.io.sources import load_inputs
+from activessf.regions.config import RegionsConfig
+from activessf.regions.process import process_batch
+from activessf.regions.stage import RegionsSummary, iter_local, write_contact_sheet, write_stage_outputs, write_summary
+
+
+def iter_ray(inputs: pa.Table, cfg: RegionsConfig, out_dir: str) -> Iterable[pa.Table]:
+    """Map ``process_batch`` over the inputs with Ray Data tasks; yield results as they stream.
+
+    Tasks (not actors): the filter holds no state worth keeping warm, and a task pool lets Ray
+    Data size itself without claiming every CPU. Each task reads its own files, so a cluster
+    reads in parallel from object storage.
+    """
+    ensure_ray()
+    data_context_quiet()
+    n_blocks = max(1, min(inputs.num_rows // cfg.batch_size + 1, 4096))
+    ds = ray.data.from_arrow(inputs).repartition(n_blocks)
+    compute = ray.data.TaskPoolStrategy(size=cfg.concurrency) if cfg.concurrency else None
+    mapped = ds.map_batches(
+        process_batch,
+        fn_kwargs={"cfg": cfg, "out_dir": out_dir},
+        batch_size=cfg.batch_size,
+        batch_format="pyarrow",
+        compute=compute,
+        num_cpus=1,
+    )
+    yield from mapped.iter_batches(batch_size=None, batch_format="pyarrow")
+
+
+def run_regions(
+    source: str,
+    out_dir: str,
+    cfg: RegionsConfig,
+    labeled: bool = False,
+    executor: Literal["ray", "local"] = "ray",
+    force: bool = False,
+) -> RegionsSummary | None:
+    """Run the region stage end to end: inputs -> manifest, regions, crops, contact sheet.
+
+    Args:
+        source: Folder or manifest (see ``load_inputs``).
+        out_dir: Output folder (local or object storage).
+        cfg: Stage config.
+        labeled: Take labels from ImageFolder sub-folders.
+        executor: ``ray`` (Ray Data, local or cluster) or ``local`` (this process, for tests).
+        force: Rerun even when the outputs are complete and current.
+
+    Returns:
+        The summary, or None when the stage was already complete and was skipped.
+    """
+    inputs = load_inputs(source, labeled=labeled)
+    fp = fingerprint("regions", to_dict(cfg), inputs.column("source_path").to_pylist(), labeled)
+    if not force and is_complete(out_dir, fp):
+        print(f"regions: {out_dir} is complete for these inputs and config; skipped", file=sys.stderr)
+        return None
+    afs.makedirs(out_dir)
+    clear_marker(out_dir)
+    save_config(cfg, out_dir)
+    batches = iter_ray(inputs, cfg, out_dir) if executor == "ray" else iter_local(inputs, cfg, out_dir)
+    summary = write_stage_outputs(batches, out_dir, expected_inputs=inputs.num_rows)
+    write_summary(out_dir, summary)
+    sheet = write_contact_sheet(out_dir, cfg)
+    write_marker(out_dir, "regions", fp, {**summary.__dict__, "contact_sheet": sheet})
+    print(summary.line(), file=sys.stderr)
+    return summary

@@ -1,0 +1,101 @@
+"""Atomic writes: a reader never sees a half-written file.
+
+Local files go to a temporary name in the same folder and are renamed into place. Object stores
+publish an object only when its upload completes, so there a direct write is already atomic.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from activessf.io import fs as afs
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary path to write; on success it is renamed to ``path``, on error removed."""
+    path = str(path)
+    if afs.is_remote(path):
+        yield path
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=Path(path).suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` (local or object storage) atomically."""
+    if afs.is_remote(str(path)):
+        fs, inner = afs.resolve(str(path))
+        with fs.open_output_stream(inner) as fh:
+            fh.write(data)
+        return
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_table(path: str | os.PathLike, table: pa.Table) -> None:
+    """Write a whole Arrow table as one Parquet file atomically."""
+    with atomic_path(path) as tmp:
+        fs, inner = afs.resolve(tmp)
+        pq.write_table(table, inner, filesystem=fs)
+
+
+class AtomicParquetWriter:
+    """Stream record batches into one Parquet file that appears only when closed successfully.
+
+    Memory stays flat however many rows pass through: batches are written as they come.
+    """
+
+    def __init__(self, path: str | os.PathLike, schema: pa.Schema):
+        self._ctx = atomic_path(path)
+        tmp = self._ctx.__enter__()
+        fs, inner = afs.resolve(tmp)
+        self._writer = pq.ParquetWriter(inner, schema, filesystem=fs)
+        self.schema = schema
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        table = table.select(self.schema.names).cast(self.schema)
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        self._writer.close()
+        self._ctx.__exit__(None, None, None)
+
+    def abort(self, exc: BaseException) -> None:
+        self._writer.close()
+        try:
+            self._ctx.__exit__(type(exc), exc, exc.__traceback__)
+        except BaseException:
+            pass
+
+    def __enter__(self) -> "AtomicParquetWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc is None:
+            self.close()
+        else:
+            self.abort(exc)

@@ -1,0 +1,63 @@
+"""Parquet schemas shared by every stage (documented in README "Tables").
+
+manifest.parquet, one row per input:
+    image_id (string): stable id, a hash of the source path, so reruns and stages agree.
+    source_path (string): the input's path or URI.
+    label (string, nullable): class name when the input is labeled.
+    status (string): ``ok`` or ``rejected``.
+    reason (string): why rejected, or which conversion was applied; empty otherwise.
+    width, height (int32): original size in pixels (0 if unknown).
+    n_regions (int32): kept regions for this image (0 when rejected).
+
+regions.parquet, one row per kept region:
+    region_id (string): ``{image_id}-{k:03d}``, k the region's rank in the image.
+    image_id, source_path, label: as in the manifest.
+    x, y, w, h (int32): box in original-image pixels.
+    fill_rate (float32): region pixels / box pixels.
+    area (int64): region pixels.
+    crop_path (string): crop file, relative to the stage's output folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pyarrow as pa
+
+MANIFEST_SCHEMA = pa.schema(
+    [
+        ("image_id", pa.string()),
+        ("source_path", pa.string()),
+        ("label", pa.string()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("n_regions", pa.int32()),
+    ]
+)
+
+REGIONS_SCHEMA = pa.schema(
+    [
+        ("region_id", pa.string()),
+        ("image_id", pa.string()),
+        ("source_path", pa.string()),
+        ("label", pa.string()),
+        ("x", pa.int32()),
+        ("y", pa.int32()),
+        ("w", pa.int32()),
+        ("h", pa.int32()),
+        ("fill_rate", pa.float32()),
+        ("area", pa.int64()),
+        ("crop_path", pa.string()),
+    ]
+)
+
+
+def image_id_for(source_path: str) -> str:
+    """Stable 16-hex-digit id of an input path (the same path always gets the same id)."""
+    return hashlib.sha1(str(source_path).encode("utf-8")).hexdigest()[:16]
+
+
+def empty_table(schema: pa.Schema) -> pa.Table:
+    return schema.empty_table()

@@ -1,0 +1,30 @@
+"""Shared fixtures: the real data beside the project, and one Ray session for the few Ray tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("ACTIVESSF_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data``: real pbc11 and bccd images. Its absence is an error, not a skip."""
+    if not (SHARED_DATA / "pbc11").is_dir():
+        raise FileNotFoundError(f"real test data not found at {SHARED_DATA} (set ACTIVESSF_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray runtime for the whole session (2 CPUs, no dashboard)."""
+    import ray
+
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    yield ray
+    ray.shutdown()

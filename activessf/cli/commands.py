@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 from activessf.config import build_config
+from activessf.io import fs as afs
 from activessf.io.sources import InputError
+from activessf.features.config import FeaturesConfig
 from activessf.regions.config import RegionsConfig
+from activessf.selection.config import SelectionConfig
 
 
 class UsageError(Exception):
@@ -46,6 +49,53 @@ def _run_regions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _features_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", required=True, help="region stage folder, or image folder/manifest")
+    p.add_argument("--output", required=True, help="output folder")
+    p.add_argument("--backbone", help="timm model name (shortcut for --set backbone=...)")
+    p.add_argument("--weights", help="local .safetensors or state-dict file (shortcut for --set weights=...)")
+    p.add_argument("--labeled", action="store_true", help="image folder input: labels from sub-folders")
+    p.add_argument("--local", action="store_true", help="run in this process instead of Ray Data")
+    p.add_argument("--force", action="store_true", help="rerun even if the outputs are complete")
+
+
+def _run_features(args: argparse.Namespace) -> int:
+    overrides = list(args.overrides)
+    overrides += [f"backbone={args.backbone}"] if args.backbone else []
+    overrides += [f"weights={args.weights}"] if args.weights else []
+    cfg = build_config(FeaturesConfig, args.config, overrides, section="features")
+    from activessf.distributed.features import run_features
+
+    try:
+        run_features(args.input, args.output, cfg, labeled=args.labeled,
+                     executor="local" if args.local else "ray", force=args.force)
+    except InputError as exc:
+        raise UsageError(str(exc)) from exc
+    print(f"outputs in {args.output}: features.parquet, status.parquet")
+    return 0
+
+
+def _select_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--labeled", required=True, help="feature stage folder of the labeled crops")
+    p.add_argument("--unlabeled", required=True, help="feature stage folder of the unlabeled crops")
+    p.add_argument("--output", required=True, help="output folder")
+    p.add_argument("--force", action="store_true", help="rerun even if the outputs are complete")
+
+
+def _run_select(args: argparse.Namespace) -> int:
+    cfg = build_config(SelectionConfig, args.config, args.overrides, section="selection")
+    from activessf.selection.stage import features_path, run_select
+
+    for path in (args.labeled, args.unlabeled):
+        if not afs.exists(features_path(path)):
+            raise UsageError(f"{path}: no features.parquet (run `activessf features` first)")
+    run_select(args.labeled, args.unlabeled, args.output, cfg, force=args.force)
+    print(f"outputs in {args.output}: selection.parquet, prototypes.npy, report.json, selected_crops.png")
+    return 0
+
+
 COMMANDS = [
     Command("regions", "Cell Region Filtering: images -> cell regions, crops, manifest", _regions_args, _run_regions),
+    Command("features", "Backbone features of crops (Ray Data, GPU actors when present)", _features_args, _run_features),
+    Command("select", "Prototypes, density-aware thresholds and Active Sample Selection", _select_args, _run_select),
 ]

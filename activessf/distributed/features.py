@@ -1,0 +1,107 @@
+"""Feature extraction as a Ray Data stage: reader tasks feed an actor pool holding the backbone."""
+
+from __future__ import annotations
+
+import sys
+from typing import Iterable, Literal
+
+import pyarrow as pa
+import ray
+
+from activessf.config import save_config, to_dict
+from activessf.distributed.runtime import data_context_quiet, ensure_ray
+from activessf.features.backbone import FeatureExtractor, build_backbone, resolve_preprocess
+from activessf.features.config import FeaturesConfig, resolve_num_gpus
+from activessf.features.stage import count_status, feature_items, features_schema, iter_local, load_crops, split_features
+from activessf.io import fs as afs
+from activessf.io.atomic import AtomicParquetWriter
+from activessf.io.markers import clear_marker, fingerprint, is_complete, write_marker
+from activessf.features.stage import STATUS_SCHEMA
+
+
+def iter_ray(items: pa.Table, cfg: FeaturesConfig, size: int) -> Iterable[dict]:
+    """Featurize on Ray Data; yields numpy batches with ``feature`` and the status columns.
+
+    Reads and decodes run as tasks; the model lives in an actor pool, one actor per GPU when the
+    cluster has GPUs (``num_gpus=1`` each) or ``concurrency`` CPU actors of one CPU each, so the
+    readers always keep CPUs to run on.
+    """
+    ensure_ray()
+    data_context_quiet()
+    gpus = resolve_num_gpus(cfg, ray.cluster_resources().get("GPU", 0.0))
+    n_actors = cfg.concurrency or (max(1, int(ray.cluster_resources().get("GPU", 0))) if gpus else 1)
+    n_blocks = max(1, min(items.num_rows // cfg.batch_size + 1, 4096))
+    ds = ray.data.from_arrow(items).repartition(n_blocks)
+    loaded = ds.map_batches(load_crops, fn_kwargs={"size": size}, batch_size=cfg.batch_size, batch_format="pyarrow")
+    feats = loaded.map_batches(
+        FeatureExtractor,
+        fn_constructor_kwargs={"config": cfg},
+        compute=ray.data.ActorPoolStrategy(size=n_actors),
+        batch_size=cfg.batch_size,
+        batch_format="numpy",
+        num_gpus=gpus,
+        num_cpus=0 if gpus else 1,
+    )
+    yield from feats.iter_batches(batch_size=None, batch_format="numpy")
+
+
+def run_features(
+    source: str,
+    out_dir: str,
+    cfg: FeaturesConfig,
+    labeled: bool = False,
+    executor: Literal["ray", "local"] = "ray",
+    force: bool = False,
+) -> dict | None:
+    """Run feature extraction: writes ``features.parquet``, ``status.parquet`` and the config.
+
+    Args:
+        source: Region stage folder, or image folder/manifest.
+        out_dir: Output folder.
+        cfg: Stage config.
+        labeled: For an image folder, take labels from ImageFolder sub-folders.
+        executor: ``ray`` or ``local`` (in-process).
+        force: Rerun even when complete.
+
+    Returns:
+        Counts ``{"inputs", "ok", "rejected", "dim"}``, or None when skipped as complete.
+    """
+    items = feature_items(source, labeled)
+    fp = fingerprint("features", to_dict(cfg), items.column("path").to_pylist(), items.column("label").to_pylist())
+    if not force and is_complete(out_dir, fp):
+        print(f"features: {out_dir} is complete for these inputs and config; skipped", file=sys.stderr)
+        return None
+    afs.makedirs(out_dir)
+    clear_marker(out_dir)
+    save_config(cfg, out_dir)
+    probe = build_backbone(cfg.backbone, cfg.weights, cfg.seed)
+    data_cfg = resolve_preprocess(probe)
+    size = int(data_cfg["input_size"][-1])
+    meta = {"backbone": cfg.backbone, "weights": cfg.weights, "data_config": data_cfg, "dim": int(probe.num_features)}
+    schema = features_schema(meta["dim"], meta)
+    if executor == "ray":
+        batches = iter_ray(items, cfg, size)
+    else:
+        batches = iter_local(items, FeatureExtractor(cfg), size, cfg.batch_size)
+    counts = _write(batches, out_dir, schema)
+    if counts["inputs"] != items.num_rows:
+        raise RuntimeError(f"feature stage lost inputs: {items.num_rows} given, {counts['inputs']} written")
+    counts["dim"] = meta["dim"]
+    write_marker(out_dir, "features", fp, counts)
+    print(f"features: inputs={counts['inputs']} = ok {counts['ok']} + rejected {counts['rejected']}; "
+          f"dim {meta['dim']} ({cfg.backbone})", file=sys.stderr)
+    return counts
+
+
+def _write(batches: Iterable[dict], out_dir: str, schema: pa.Schema) -> dict:
+    total = ok = 0
+    with AtomicParquetWriter(afs.join(out_dir, "features.parquet"), schema) as feat_w, AtomicParquetWriter(
+        afs.join(out_dir, "status.parquet"), STATUS_SCHEMA
+    ) as status_w:
+        for batch in batches:
+            feats, status = split_features(batch, schema)
+            feat_w.write(feats)
+            status_w.write(status)
+            n, k = count_status(status)
+            total, ok = total + n, ok + k
+    return {"inputs": total, "ok": ok, "rejected": total - ok}

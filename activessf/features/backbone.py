@@ -1,0 +1,269 @@
+"""Frozen timm backbone: build it (local weights only), preprocess crops like timm, extract features.
+
+Everything here is plain torch/timm so the lead's Ray Data stage can hand ``FeatureExtractor`` to
+``map_batches`` as a callable class: Ray constructs it once per actor, so the model is built in
+``__init__`` on the worker and never pickled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from typing import Any, Mapping
+
+import numpy as np
+import timm
+import torch
+import torch.nn.functional as F
+
+from activessf.features.config import FeaturesConfig
+
+# Buffers a checkpoint may legitimately lack (older torch, or saved without BN bookkeeping).
+_OPTIONAL_SUFFIXES = ("num_batches_tracked",)
+_MAX_KEYS_SHOWN = 8
+
+
+def build_backbone(name: str, weights: str | os.PathLike | None = None, seed: int = 0) -> torch.nn.Module:
+    """A timm model returning pooled features ``[N, D]``, in eval mode, never downloading.
+
+    Args:
+        name: timm model name.
+        weights: Optional local ``.safetensors`` or torch state-dict file.
+        seed: Seed of the random initialisation. Without weights, every actor and every stage
+            (labeled and unlabeled features) must build the *same* network, or their features
+            are not comparable; the global RNG is left as it was.
+
+    Returns:
+        The model (``model.num_features`` = D).
+
+    Raises:
+        ValueError: ``weights`` does not fit the architecture (names the offending keys).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = timm.create_model(name, pretrained=False, num_classes=0)
+    if weights is not None:
+        load_weights(model, weights)
+    return model.eval()
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a checkpoint as a flat ``{name: tensor}`` dict.
+
+    Accepts safetensors, a bare torch state dict, or a dict wrapping one under ``model`` or
+    ``state_dict`` (common training-checkpoint layouts); ``module.`` prefixes left by
+    DataParallel/DDP are stripped.
+    """
+    path = os.fspath(path)
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        state = load_file(path)
+    else:
+        # weights_only: a checkpoint is data, never code to execute.
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("model", "state_dict"):
+        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
+            state = state[key]
+    if not isinstance(state, Mapping):
+        raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
+    return {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in state.items()}
+
+
+def _classifier_prefixes(model: torch.nn.Module) -> tuple[str, ...]:
+    names = getattr(model, "pretrained_cfg", {}).get("classifier") or ()
+    names = (names,) if isinstance(names, str) else tuple(names)
+    return tuple(n + "." for n in names)
+
+
+def _shown(keys: list[str]) -> str:
+    more = f" (+{len(keys) - _MAX_KEYS_SHOWN} more)" if len(keys) > _MAX_KEYS_SHOWN else ""
+    return ", ".join(keys[:_MAX_KEYS_SHOWN]) + more
+
+
+def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
+    """Load a local checkpoint into ``model`` strictly, ignoring only classifier-head keys.
+
+    Raises:
+        ValueError: Missing, unexpected or shape-mismatched keys, each listed.
+    """
+    own = model.state_dict()
+    heads = _classifier_prefixes(model)
+    # The backbone is built with num_classes=0, so a checkpoint's head has nowhere to go.
+    state = {k: v for k, v in read_state_dict(path).items() if k in own or not k.startswith(heads)}
+    mismatched = [
+        f"{k} (file {tuple(v.shape)} vs model {tuple(own[k].shape)})"
+        for k, v in state.items()
+        if k in own and tuple(v.shape) != tuple(own[k].shape)
+    ]
+    problems = []
+    if mismatched:
+        problems.append(f"mismatched keys: {_shown(mismatched)}")
+    else:
+        result = model.load_state_dict(state, strict=False)
+        missing = [k for k in result.missing_keys if not k.endswith(_OPTIONAL_SUFFIXES)]
+        if missing:
+            problems.append(f"missing keys: {_shown(missing)}")
+        if result.unexpected_keys:
+            problems.append(f"unexpected keys: {_shown(list(result.unexpected_keys))}")
+    if problems:
+        arch = getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__)
+        raise ValueError(f"weights {os.fspath(path)} do not fit {arch}: " + "; ".join(problems))
+
+
+def resolve_preprocess(model: torch.nn.Module) -> dict[str, Any]:
+    """timm's eval data config for ``model``.
+
+    Returns:
+        ``input_size`` (C, S, S), ``mean``, ``std``, ``interpolation``, ``crop_pct``, ``crop_mode``.
+    """
+    cfg = timm.data.resolve_data_config({}, model=model)
+    return {
+        "input_size": tuple(cfg["input_size"]),
+        "mean": tuple(cfg["mean"]),
+        "std": tuple(cfg["std"]),
+        "interpolation": cfg.get("interpolation", "bicubic"),
+        "crop_pct": cfg.get("crop_pct") or timm.data.DEFAULT_CROP_PCT,
+        "crop_mode": cfg.get("crop_mode") or "center",
+    }
+
+
+def _resize(x: torch.Tensor, size: tuple[int, int], interpolation: str) -> torch.Tensor:
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    if interpolation == "nearest":
+        return F.interpolate(x, size=size, mode="nearest")
+    if interpolation not in ("bilinear", "bicubic"):
+        raise ValueError(f"unsupported interpolation {interpolation!r}")
+    # antialias=True is what torchvision (and so timm) uses, and it tracks PIL when shrinking.
+    out = F.interpolate(x, size=size, mode=interpolation, align_corners=False, antialias=True)
+    # Bicubic overshoots; PIL clamps to the uint8 range, so do the same.
+    return out.clamp_(0.0, 255.0)
+
+
+def _scaled_size(h: int, w: int, data_cfg: Mapping[str, Any]) -> tuple[int, int]:
+    _, out_h, out_w = data_cfg["input_size"]
+    crop_pct = data_cfg["crop_pct"]
+    if data_cfg["crop_mode"] == "squash":
+        return math.floor(out_h / crop_pct), math.floor(out_w / crop_pct)
+    if data_cfg["crop_mode"] != "center" or out_h != out_w:
+        raise ValueError(f"only square 'center' or 'squash' crops are supported, got {dict(data_cfg)}")
+    # torchvision Resize(int): the short side becomes `scale`, the long side keeps the aspect ratio.
+    scale = math.floor(out_h / crop_pct)
+    if w <= h:
+        return int(scale * h / w), scale
+    return scale, int(scale * w / h)
+
+
+def preprocess_batch(images: np.ndarray, data_cfg: Mapping[str, Any]) -> torch.Tensor:
+    """Resize, centre-crop, scale and normalise crops exactly as timm's eval transform does.
+
+    Args:
+        images: ``[N, H, W, 3]`` uint8 RGB.
+        data_cfg: From ``resolve_preprocess``.
+
+    Returns:
+        ``[N, 3, S, S]`` float32.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"expected images [N, H, W, 3], got shape {images.shape}")
+    # astype copies, so Ray's read-only batch buffers are never shared with torch.
+    x = torch.from_numpy(images.astype(np.float32)).permute(0, 3, 1, 2)
+    _, out_h, out_w = data_cfg["input_size"]
+    x = _resize(x, _scaled_size(x.shape[-2], x.shape[-1], data_cfg), data_cfg["interpolation"])
+    h, w = x.shape[-2:]
+    if h < out_h or w < out_w:
+        raise ValueError(f"crop_pct > 1 would need padding: resized {h}x{w} < {out_h}x{out_w}")
+    top, left = int(round((h - out_h) / 2.0)), int(round((w - out_w) / 2.0))
+    x = x[:, :, top : top + out_h, left : left + out_w]
+    mean = torch.tensor(data_cfg["mean"], dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(data_cfg["std"], dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+    return ((x - mean) / std).contiguous()
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("features.device is 'cuda' but no CUDA device is visible")
+    return torch.device(name)
+
+
+def extract_features(
+    model: torch.nn.Module,
+    batch: torch.Tensor,
+    device: torch.device | str,
+    use_bf16: bool = True,
+    channels_last: bool = True,
+) -> np.ndarray:
+    """One forward pass of a model already on ``device``.
+
+    Args:
+        model: From ``build_backbone``, moved to ``device``.
+        batch: ``[N, 3, S, S]`` float32 from ``preprocess_batch``.
+        device: Where the model lives.
+        use_bf16: bf16 autocast, applied on CUDA only (CPU bf16 is slow on most CPUs).
+        channels_last: Feed NHWC memory layout (match the model's layout for speed).
+
+    Returns:
+        ``[N, D]`` float32 features.
+    """
+    device = torch.device(device)
+    batch = batch.to(device, non_blocking=True)
+    if channels_last:
+        batch = batch.contiguous(memory_format=torch.channels_last)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if use_bf16 and device.type == "cuda"
+        else contextlib.nullcontext()
+    )
+    with torch.inference_mode(), autocast:
+        out = model(batch)
+    if out.ndim != 2:
+        raise ValueError(f"backbone returned shape {tuple(out.shape)}, expected pooled [N, D]")
+    return out.float().cpu().numpy()
+
+
+class FeatureExtractor:
+    """Callable for Ray Data ``map_batches``: ``{'image': [N, H, W, 3] uint8, ...}`` -> features.
+
+    The model is built in ``__init__`` (once per actor); other batch columns pass through.
+    """
+
+    def __init__(self, config: FeaturesConfig) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        model = build_backbone(config.backbone, config.weights, config.seed).to(self.device)
+        if config.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.data_cfg = resolve_preprocess(model)
+        self.feature_dim = int(model.num_features)
+
+    def __call__(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+        """Features for one batch.
+
+        Args:
+            batch: Column ``config.image_key`` holds ``[N, H, W, 3]`` uint8 (or N such arrays of
+                one shape); every other column is returned unchanged.
+
+        Returns:
+            The passthrough columns plus ``feature`` ``[N, D]`` float32.
+        """
+        key = self.config.image_key
+        images = batch[key]
+        if isinstance(images, (list, tuple)) or getattr(images, "dtype", None) == object:
+            images = np.stack(list(images)) if len(images) else np.zeros((0, 1, 1, 3), np.uint8)
+        chunks = [np.zeros((0, self.feature_dim), np.float32)]
+        step = self.config.batch_size
+        for start in range(0, len(images), step):
+            x = preprocess_batch(images[start : start + step], self.data_cfg)
+            chunks.append(
+                extract_features(self.model, x, self.device, self.config.use_bf16, self.config.channels_last)
+            )
+        out = {k: v for k, v in batch.items() if k != key}
+        out["feature"] = np.concatenate(chunks, axis=0)
+        return out

@@ -1,0 +1,140 @@
+"""The select stage (driver side): prototypes, thresholds and selection written to disk.
+
+selection.parquet, one row per unlabeled crop:
+    id, path: as in the unlabeled ``features.parquet``.
+    cluster (int32): nearest prototype; distance (float64) to it; threshold (float64) of it.
+    candidate (bool): distance <= threshold (eq. 9); selected (bool): kept after the budget.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from activessf.config import ConfigError, save_config, to_dict
+from activessf.features.stage import read_features
+from activessf.io import fs as afs
+from activessf.io.atomic import atomic_write_bytes, atomic_write_table
+from activessf.io.decode import decode_image
+from activessf.io.markers import clear_marker, fingerprint, is_complete, read_marker, write_marker
+from activessf.selection.config import SelectionConfig
+from activessf.selection.prototypes import fit_prototypes
+from activessf.selection.report import selection_contact_sheet, selection_report
+from activessf.selection.select import SelectionResult, assign_nearest, decide
+from activessf.selection.thresholds import cluster_thresholds
+
+
+def features_path(source: str) -> str:
+    """Accept a feature stage folder or a ``features.parquet`` path."""
+    return source if source.endswith(".parquet") else afs.join(source, "features.parquet")
+
+
+def stream_assign(path: str, centres: np.ndarray, cfg: SelectionConfig) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """Nearest prototype of every unlabeled row, reading ``cfg.batch_size`` rows at a time.
+
+    Returns:
+        (``id``/``path`` table ``[M]``, cluster ``[M]`` int64, distance ``[M]`` float64).
+    """
+    fs, inner = afs.resolve(path)
+    parquet = pq.ParquetFile(fs.open_input_file(inner))
+    ids, clusters, distances = [], [], []
+    for batch in parquet.iter_batches(batch_size=cfg.batch_size, columns=["id", "path", "feature"]):
+        col = batch.column("feature")
+        feats = col.flatten().to_numpy(zero_copy_only=False).reshape(len(batch), col.type.list_size)
+        c, d = assign_nearest(feats.astype(np.float32, copy=False), centres, cfg.metric, cfg.batch_size)
+        ids.append(pa.table({"id": batch.column("id"), "path": batch.column("path")}))
+        clusters.append(c)
+        distances.append(d)
+    if not ids:
+        return pa.table({"id": pa.array([], pa.string()), "path": pa.array([], pa.string())}), np.zeros(0, np.int64), np.zeros(0)
+    return pa.concat_tables(ids), np.concatenate(clusters), np.concatenate(distances)
+
+
+def cluster_label_mix(labels: list, assignment: np.ndarray, k: int) -> list[dict]:
+    """Per prototype, how many labeled rows of each class it holds (what the cluster stands for)."""
+    mix = [dict() for _ in range(k)]
+    for lab, c in zip(labels, assignment):
+        key = "unlabeled" if lab is None else str(lab)
+        mix[int(c)][key] = mix[int(c)].get(key, 0) + 1
+    return [dict(sorted(m.items(), key=lambda kv: -kv[1])) for m in mix]
+
+
+def run_select(labeled: str, unlabeled: str, out_dir: str, cfg: SelectionConfig, force: bool = False) -> dict | None:
+    """Fit prototypes on labeled features, select unlabeled rows, write every output.
+
+    Args:
+        labeled: Feature stage folder (or ``features.parquet``) of the labeled crops.
+        unlabeled: Same, of the unlabeled crops.
+        out_dir: Output folder.
+        cfg: Selection config.
+        force: Rerun even when complete.
+
+    Returns:
+        The report dict, or None when skipped as complete.
+    """
+    lab_path, unl_path = features_path(labeled), features_path(unlabeled)
+    fp = fingerprint("select", to_dict(cfg), lab_path, unl_path, _stamp(lab_path), _stamp(unl_path))
+    if not force and is_complete(out_dir, fp):
+        print(f"select: {out_dir} is complete for these inputs and config; skipped", file=sys.stderr)
+        return None
+    lab_table, lab_feats, _ = read_features(lab_path)
+    if cfg.k > len(lab_feats):
+        raise ConfigError(f"selection.k: {cfg.k} prototypes need at least {cfg.k} labeled rows, got {len(lab_feats)}")
+    afs.makedirs(out_dir)
+    clear_marker(out_dir)
+    save_config(cfg, out_dir)
+    centres, assignment = fit_prototypes(lab_feats, cfg.k, cfg.n_init, cfg.seed, cfg.metric, cfg.max_iter)
+    stats = cluster_thresholds(lab_feats, centres, assignment, cfg.alpha, cfg.lb_quantile, cfg.ub_quantile,
+                               cfg.metric, cfg.batch_size)
+    ids, cluster, distance = stream_assign(unl_path, centres, cfg)
+    result = decide(cluster, distance, stats.threshold, cfg.budget)
+    _write_selection(out_dir, ids, result)
+    buf = io.BytesIO()
+    np.save(buf, centres.astype(np.float32))
+    atomic_write_bytes(afs.join(out_dir, "prototypes.npy"), buf.getvalue())
+    report = selection_report(stats, result, cfg.alpha, cfg.k)
+    for row, mix in zip(report["clusters"], cluster_label_mix(lab_table["label"].to_pylist(), assignment, cfg.k)):
+        row["labeled_mix"] = mix
+    atomic_write_bytes(afs.join(out_dir, "report.json"), json.dumps(report, indent=2, allow_nan=False).encode())
+    _contact_sheet(out_dir, ids, result)
+    write_marker(out_dir, "select", fp, {k: report[k] for k in ("n_rows", "n_candidates", "n_selected")})
+    print(f"select: {report['n_selected']} of {report['n_rows']} unlabeled crops selected "
+          f"({report['n_candidates']} within thresholds; k={cfg.k}, alpha={cfg.alpha})", file=sys.stderr)
+    return report
+
+
+def _stamp(path: str) -> str:
+    """Identity of a feature table for the skip check: its stage marker's fingerprint."""
+    marker = read_marker(path.rsplit("/", 1)[0]) if path.endswith("features.parquet") else None
+    return (marker or {}).get("fingerprint", "")
+
+
+def _write_selection(out_dir: str, ids: pa.Table, result: SelectionResult) -> None:
+    table = pa.table(
+        {
+            "id": ids["id"],
+            "path": ids["path"],
+            "cluster": pa.array(result.cluster.astype(np.int32)),
+            "distance": pa.array(result.distance),
+            "threshold": pa.array(result.threshold),
+            "candidate": pa.array(result.candidate),
+            "selected": pa.array(result.selected),
+        }
+    )
+    atomic_write_table(afs.join(out_dir, "selection.parquet"), table)
+
+
+def _contact_sheet(out_dir: str, ids: pa.Table, result: SelectionResult, per_row: int = 8) -> None:
+    paths = ids["path"].to_pylist()
+    crops: dict[int, list[np.ndarray]] = {}
+    for c in np.unique(result.cluster[result.selected]):
+        rows = np.flatnonzero(result.selected & (result.cluster == c))
+        rows = rows[np.argsort(result.distance[rows], kind="stable")][:per_row]
+        images = [decode_image(afs.read_bytes(paths[r]), 1).image for r in rows]
+        crops[int(c)] = [im for im in images if im is not None]
+    selection_contact_sheet(crops, afs.join(out_dir, "selected_crops.png"), per_row=per_row)

@@ -1,0 +1,25 @@
+"""Ray Data feature extraction gives the same features as the in-process path."""
+
+import shutil
+
+import numpy as np
+
+from activessf.config import build_config
+from activessf.distributed.features import run_features
+from activessf.features.config import FeaturesConfig
+from activessf.features.stage import read_features
+
+
+def test_ray_features_match_local(tmp_path, shared_data, ray_session):
+    src = tmp_path / "in"
+    src.mkdir()
+    for p in sorted((shared_data / "pbc11" / "unlabeled").glob("*.jpg"))[:6]:
+        shutil.copy(p, src / p.name)
+    cfg = build_config(FeaturesConfig, None, ["backbone=resnet18", "batch_size=4"])
+    run_features(str(src), str(tmp_path / "ray"), cfg, executor="ray")
+    run_features(str(src), str(tmp_path / "loc"), cfg, executor="local")
+    t_ray, f_ray, _ = read_features(str(tmp_path / "ray" / "features.parquet"))
+    t_loc, f_loc, _ = read_features(str(tmp_path / "loc" / "features.parquet"))
+    order = np.argsort(t_ray["id"].to_pylist())
+    assert sorted(t_ray["id"].to_pylist()) == t_loc["id"].to_pylist()
+    np.testing.assert_allclose(f_ray[order], f_loc, rtol=1e-4, atol=1e-5)

@@ -11,12 +11,16 @@ import dataclasses
 import os
 import types
 import typing
-from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
 import yaml
 
 T = TypeVar("T")
+
+# Top-level sections of a pipeline YAML. A ``--set other_stage.key=v`` is skipped by a stage
+# whose section differs, so one override list can serve every stage; any other unknown key
+# still fails.
+SECTIONS = ("regions", "features", "selection", "pretrain", "finetune", "evaluation", "sweep", "pipeline")
 
 
 class ConfigError(ValueError):
@@ -92,8 +96,11 @@ def build_config(
             tree = tree[section]
     for text in overrides or []:
         key, value = parse_override(text)
-        if section is not None and key.startswith(section + "."):
+        head = key.split(".", 1)[0]
+        if section is not None and head == section and "." in key:
             key = key[len(section) + 1 :]
+        elif section is not None and head in SECTIONS and "." in key:
+            continue
         set_dotted(tree, key, value)
     return from_dict(cls, tree)
 
@@ -195,11 +202,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def save_config(obj: Any, out_dir: str | os.PathLike, name: str = "config.yaml") -> Path:
-    """Write the resolved config beside a stage's outputs (atomically) and return its path."""
+def save_config(obj: Any, out_dir: str | os.PathLike, name: str = "config.yaml") -> str:
+    """Write the resolved config beside a stage's outputs (atomically; local or object storage).
+
+    Returns:
+        The written path or URI.
+    """
+    from activessf.io import fs as afs
     from activessf.io.atomic import atomic_write_text
 
-    path = Path(out_dir) / name
+    path = afs.join(str(out_dir), name)
     atomic_write_text(path, yaml.safe_dump(to_dict(obj), sort_keys=False))
     return path
 

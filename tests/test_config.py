@@ -1,11 +1,16 @@
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pathlib import Path
+
 import pytest
 import yaml
 
 from activessf.config import ConfigError, build_config, from_dict, parse_override, require, save_config
+from activessf.features.config import FeaturesConfig
+from activessf.pretrain.config import PretrainConfig
 from activessf.regions.config import RegionsConfig
+from activessf.selection.config import SelectionConfig
 from tests.conftest import PROJECT_ROOT
 
 
@@ -70,13 +75,28 @@ def test_section_of_pipeline_yaml(tmp_path):
     assert cfg.preset == "paper" and cfg.crop_size == 64
 
 
+def test_other_sections_overrides_are_skipped_but_typos_fail():
+    cfg = build_config(RegionsConfig, None, ["features.backbone=resnet18", "regions.seed=3"], section="regions")
+    assert cfg.seed == 3
+    with pytest.raises(ConfigError, match="regoins"):
+        build_config(RegionsConfig, None, ["regoins.seed=3"], section="regions")
+
+
 def test_saved_config_round_trips(tmp_path):
     cfg = build_config(RegionsConfig, None, ["preset=paper", "paper.min_box_w=40"])
-    path = save_config(cfg, tmp_path)
+    path = Path(save_config(cfg, tmp_path))
     again = from_dict(RegionsConfig, yaml.safe_load(path.read_text()))
     assert again == cfg
 
 
-@pytest.mark.parametrize("name,cls", [("regions", RegionsConfig)])
+@pytest.mark.parametrize(
+    "name,cls",
+    [
+        ("regions", RegionsConfig),
+        ("features", FeaturesConfig),
+        ("selection", SelectionConfig),
+        ("pretrain", PretrainConfig),
+    ],
+)
 def test_shipped_yaml_defaults_match_dataclass_defaults(name, cls):
     assert build_config(cls, PROJECT_ROOT / "configs" / f"{name}.yaml") == cls()

@@ -94,8 +94,31 @@ def _run_select(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pretrain_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="selection folder (selected crops), region folder, or image folder")
+    p.add_argument("--output", required=True, help="output folder")
+    p.add_argument("--method", help="self-supervised method (shortcut for --set model.method=...)")
+
+
+def _run_pretrain(args: argparse.Namespace) -> int:
+    from activessf.pretrain.config import PretrainConfig
+
+    overrides = list(args.overrides) + ([f"model.method={args.method}"] if args.method else [])
+    cfg = build_config(PretrainConfig, args.config, overrides, section="pretrain")
+    from activessf.distributed.pretrain import run_pretrain
+
+    try:
+        paths = run_pretrain(args.data, args.output, cfg)
+    except (InputError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from exc
+    state = "complete" if paths["completed"] else f"stopped after epoch {paths['epochs_done']}"
+    print(f"pretraining {state}; encoder weights: {paths['encoder']}; metrics: {paths['metrics']}")
+    return 0
+
+
 COMMANDS = [
     Command("regions", "Cell Region Filtering: images -> cell regions, crops, manifest", _regions_args, _run_regions),
     Command("features", "Backbone features of crops (Ray Data, GPU actors when present)", _features_args, _run_features),
     Command("select", "Prototypes, density-aware thresholds and Active Sample Selection", _select_args, _run_select),
+    Command("pretrain", "Self-supervised pretraining on Ray Train (MAE)", _pretrain_args, _run_pretrain),
 ]

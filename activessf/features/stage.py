@@ -24,9 +24,9 @@ import pyarrow.compute as pc
 
 from activessf.io import fs as afs
 from activessf.io.decode import decode_image
-from activessf.io.sources import load_inputs
+from activessf.io.items import ITEMS_SCHEMA, crop_items
+from activessf.io.sources import InputError
 
-ITEMS_SCHEMA = pa.schema([("id", pa.string()), ("path", pa.string()), ("label", pa.string())])
 STATUS_SCHEMA = ITEMS_SCHEMA.append(pa.field("status", pa.string())).append(pa.field("reason", pa.string()))
 
 
@@ -35,20 +35,14 @@ def features_schema(dim: int, meta: dict) -> pa.Schema:
     return pa.schema(fields, metadata={"activessf": json.dumps(meta)})
 
 
-def is_regions_dir(source: str) -> bool:
-    return afs.exists(afs.join(source, "regions.parquet")) and afs.exists(afs.join(source, "_SUCCESS.json"))
-
-
 def feature_items(source: str, labeled: bool = False) -> pa.Table:
-    """Rows to featurize (``ITEMS_SCHEMA``) from a region stage folder or an image folder/manifest."""
-    if is_regions_dir(source):
-        regions = afs.read_table(afs.join(source, "regions.parquet"), ["region_id", "crop_path", "label"])
-        paths = [afs.join(source, p) for p in regions["crop_path"].to_pylist()]
-        return pa.table({"id": regions["region_id"], "path": paths, "label": regions["label"]}, schema=ITEMS_SCHEMA)
-    inputs = load_inputs(source, labeled=labeled)
-    return pa.table(
-        {"id": inputs["image_id"], "path": inputs["source_path"], "label": inputs["label"]}, schema=ITEMS_SCHEMA
-    )
+    """Rows to featurize: every crop of a region stage folder, or every image of a folder/manifest.
+
+    A selection folder is not a feature source (select reads features, it does not make crops).
+    """
+    if afs.exists(afs.join(source, "selection.parquet")):
+        raise InputError(f"{source} is a selection stage folder; give a region stage folder or images")
+    return crop_items(source, labeled)
 
 
 def load_crops(batch: pa.Table, size: int) -> dict[str, np.ndarray]:

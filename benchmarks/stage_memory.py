@@ -64,7 +64,6 @@ def measure_stage_memory(paths: list[str], sizes: list[int], preset: str = "defa
     from activessf.regions.config import RegionsConfig
     from activessf.regions.stage import write_stage_outputs
 
-    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
     cfg = build_config(RegionsConfig, None, [f"preset={preset}", "crop_size=64", "contact_sheet_images=0"])
     rows = []
     for n in sizes:
@@ -73,12 +72,15 @@ def measure_stage_memory(paths: list[str], sizes: list[int], preset: str = "defa
             {"image_id": [image_id_for(p) for p in chosen], "source_path": chosen, "label": [None] * len(chosen)},
             schema=INPUTS_SCHEMA,
         )
+        # A fresh runtime per size, so neither run inherits the other's warm workers.
+        ray.init(num_cpus=2, include_dashboard=False)
         time.sleep(2.0)
         baseline = _ray_tree_rss()
         with tempfile.TemporaryDirectory() as out, PeakSampler() as sampler:
             start = time.perf_counter()
             summary = write_stage_outputs(iter_ray(inputs, cfg, out), out, expected_inputs=n)
             seconds = time.perf_counter() - start
+        ray.shutdown()
         rows.append(
             {
                 "inputs": n,
@@ -89,5 +91,4 @@ def measure_stage_memory(paths: list[str], sizes: list[int], preset: str = "defa
                 "peak_over_baseline_mib": round((sampler.peak - baseline) / 2**20),
             }
         )
-    ray.shutdown()
     return rows

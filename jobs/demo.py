@@ -1,7 +1,9 @@
 """The main job of ``make demo``: the pipeline's stages on the embedded real sample, on CPU.
 
-Runs what exists of the pipeline on ``activessf/data/sample`` and prints where every output is.
-Output folder: ``outputs/demo`` (override with ``--output``).
+Stages run so far: region filtering (labeled sample, unlabeled pool, and field-of-view smears),
+features (resnet18, seeded random init: no weights are downloaded) and Active Sample Selection.
+Every stage writes its own folder under ``--output`` (default ``outputs/demo``) and a rerun skips
+stages that are complete.
 """
 
 from __future__ import annotations
@@ -12,26 +14,47 @@ import time
 from pathlib import Path
 
 from activessf.config import build_config
-from activessf.data import SAMPLE_SMEARS, SAMPLE_UNLABELED
+from activessf.data import SAMPLE_LABELED, SAMPLE_SMEARS, SAMPLE_UNLABELED
+from activessf.distributed.features import run_features
 from activessf.distributed.regions import run_regions
+from activessf.features.config import FeaturesConfig
 from activessf.regions.config import RegionsConfig
+from activessf.selection.config import SelectionConfig
+from activessf.selection.stage import run_select
+
+# Small on purpose: the demo must finish in minutes on 2 CPU cores.
+DEMO_OVERRIDES = {"features": ["backbone=resnet18", "batch_size=32"], "selection": ["k=11"]}
+
+
+def banner(text: str) -> None:
+    print(f"\n== {text}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", default="outputs/demo")
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--config", default=None, help="pipeline YAML with regions:/features:/selection: sections")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="e.g. regions.preset=paper")
     args = parser.parse_args(argv)
     out = Path(args.output)
     start = time.time()
-    cfg = build_config(RegionsConfig, None, args.overrides, section="regions")
-    for name, source in [("regions_pool", SAMPLE_UNLABELED), ("regions_smears", SAMPLE_SMEARS)]:
-        print(f"== region filtering on {source}", flush=True)
-        run_regions(str(source), str(out / name), cfg)
-    print(f"\ndemo finished in {time.time() - start:.0f} s. Outputs:")
-    for name in ("regions_pool", "regions_smears"):
-        print(f"  {out / name}/contact_sheet.png   (kept boxes drawn on a sample of images)")
-        print(f"  {out / name}/manifest.parquet, regions.parquet, crops/")
+    rcfg = build_config(RegionsConfig, args.config, args.overrides, section="regions")
+    fcfg = build_config(FeaturesConfig, args.config, DEMO_OVERRIDES["features"] + args.overrides, section="features")
+    scfg = build_config(SelectionConfig, args.config, DEMO_OVERRIDES["selection"] + args.overrides, section="selection")
+    banner(f"1/4 Cell Region Filtering ({rcfg.preset} preset)")
+    run_regions(str(SAMPLE_LABELED), str(out / "regions_labeled"), rcfg, labeled=True)
+    run_regions(str(SAMPLE_UNLABELED), str(out / "regions_pool"), rcfg)
+    run_regions(str(SAMPLE_SMEARS), str(out / "regions_smears"), rcfg)
+    banner(f"2/4 features ({fcfg.backbone})")
+    run_features(str(out / "regions_labeled"), str(out / "features_labeled"), fcfg)
+    run_features(str(out / "regions_pool"), str(out / "features_pool"), fcfg)
+    banner("3/4 prototypes and Active Sample Selection")
+    run_select(str(out / "features_labeled"), str(out / "features_pool"), str(out / "selection"), scfg)
+    banner("4/4 outputs")
+    print(f"demo finished in {time.time() - start:.0f} s")
+    for rel in ("regions_smears/contact_sheet.png", "regions_pool/contact_sheet.png", "regions_labeled/regions.parquet",
+                "selection/report.json", "selection/selected_crops.png", "selection/selection.parquet"):
+        print(f"  {out / rel}")
     return 0
 
 

@@ -26,6 +26,12 @@ class Command:
     run: Callable[[argparse.Namespace], int]
 
 
+def _overrides(args: argparse.Namespace, **shortcuts: str) -> list[str]:
+    """``--set`` values plus the command's shortcut flags (flag name -> config key)."""
+    extra = [f"{key}={getattr(args, flag)}" for flag, key in shortcuts.items() if getattr(args, flag, None)]
+    return list(args.overrides) + extra
+
+
 def _regions_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", required=True, help="image folder, or CSV/Parquet manifest (local, s3://, gs://)")
     p.add_argument("--output", required=True, help="output folder")
@@ -36,8 +42,7 @@ def _regions_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_regions(args: argparse.Namespace) -> int:
-    overrides = list(args.overrides) + ([f"preset={args.preset}"] if args.preset else [])
-    cfg = build_config(RegionsConfig, args.config, overrides, section="regions")
+    cfg = build_config(RegionsConfig, args.config, _overrides(args, preset="preset"), section="regions")
     from activessf.distributed.regions import run_regions
 
     try:
@@ -60,9 +65,7 @@ def _features_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_features(args: argparse.Namespace) -> int:
-    overrides = list(args.overrides)
-    overrides += [f"backbone={args.backbone}"] if args.backbone else []
-    overrides += [f"weights={args.weights}"] if args.weights else []
+    overrides = _overrides(args, backbone="backbone", weights="weights")
     cfg = build_config(FeaturesConfig, args.config, overrides, section="features")
     from activessf.distributed.features import run_features
 
@@ -103,8 +106,7 @@ def _pretrain_args(p: argparse.ArgumentParser) -> None:
 def _run_pretrain(args: argparse.Namespace) -> int:
     from activessf.pretrain.config import PretrainConfig
 
-    overrides = list(args.overrides) + ([f"model.method={args.method}"] if args.method else [])
-    cfg = build_config(PretrainConfig, args.config, overrides, section="pretrain")
+    cfg = build_config(PretrainConfig, args.config, _overrides(args, method="model.method"), section="pretrain")
     from activessf.distributed.pretrain import run_pretrain
 
     try:

@@ -8,14 +8,14 @@ from typing import Iterable, Literal
 import pyarrow as pa
 import ray
 
-from activessf.config import save_config, to_dict
+from activessf.config import to_dict
 from activessf.distributed.runtime import data_context_quiet, ensure_ray
 from activessf.features.backbone import FeatureExtractor, build_backbone, resolve_preprocess
 from activessf.features.config import FeaturesConfig, resolve_num_gpus
 from activessf.features.stage import count_status, feature_items, features_schema, iter_local, load_crops, split_features
 from activessf.io import fs as afs
 from activessf.io.atomic import AtomicParquetWriter
-from activessf.io.markers import clear_marker, fingerprint, is_complete, write_marker
+from activessf.io.markers import begin_stage, fingerprint, write_marker
 from activessf.features.stage import STATUS_SCHEMA
 
 
@@ -68,12 +68,8 @@ def run_features(
     """
     items = feature_items(source, labeled)
     fp = fingerprint("features", to_dict(cfg), items.column("path").to_pylist(), items.column("label").to_pylist())
-    if not force and is_complete(out_dir, fp):
-        print(f"features: {out_dir} is complete for these inputs and config; skipped", file=sys.stderr)
+    if not begin_stage("features", out_dir, fp, cfg, force):
         return None
-    afs.makedirs(out_dir)
-    clear_marker(out_dir)
-    save_config(cfg, out_dir)
     probe = build_backbone(cfg.backbone, cfg.weights, cfg.seed)
     data_cfg = resolve_preprocess(probe)
     size = int(data_cfg["input_size"][-1])

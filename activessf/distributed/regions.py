@@ -8,10 +8,9 @@ from typing import Iterable, Literal
 import pyarrow as pa
 import ray
 
-from activessf.config import save_config, to_dict
+from activessf.config import to_dict
 from activessf.distributed.runtime import data_context_quiet, ensure_ray
-from activessf.io import fs as afs
-from activessf.io.markers import clear_marker, fingerprint, is_complete, write_marker
+from activessf.io.markers import begin_stage, fingerprint, write_marker
 from activessf.io.sources import load_inputs
 from activessf.regions.config import RegionsConfig
 from activessf.regions.process import process_batch
@@ -64,12 +63,8 @@ def run_regions(
     """
     inputs = load_inputs(source, labeled=labeled)
     fp = fingerprint("regions", to_dict(cfg), inputs.column("source_path").to_pylist(), labeled)
-    if not force and is_complete(out_dir, fp):
-        print(f"regions: {out_dir} is complete for these inputs and config; skipped", file=sys.stderr)
+    if not begin_stage("regions", out_dir, fp, cfg, force):
         return None
-    afs.makedirs(out_dir)
-    clear_marker(out_dir)
-    save_config(cfg, out_dir)
     batches = iter_ray(inputs, cfg, out_dir) if executor == "ray" else iter_local(inputs, cfg, out_dir)
     summary = write_stage_outputs(batches, out_dir, expected_inputs=inputs.num_rows)
     write_summary(out_dir, summary)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from typing import Any
 
 from activessf.io import fs as afs
@@ -51,3 +52,27 @@ def write_marker(out_dir: str, stage: str, fp: str, summary: dict) -> None:
     """Record a finished stage (call after every output is in place)."""
     body = {"stage": stage, "fingerprint": fp, "summary": summary, "pid": os.getpid()}
     atomic_write_text(afs.join(out_dir, MARKER), json.dumps(body, indent=2, default=str))
+
+
+def begin_stage(stage: str, out_dir: str, fp: str, cfg: Any, force: bool) -> bool:
+    """Common start of every stage: skip when complete, else clear the marker and save the config.
+
+    Args:
+        stage: Stage name for messages.
+        out_dir: The stage's output folder.
+        fp: Fingerprint of inputs and config (see ``fingerprint``).
+        cfg: Resolved config dataclass, saved as ``config.yaml``.
+        force: Run even when complete.
+
+    Returns:
+        True when the stage must run; False when it is complete and was skipped.
+    """
+    from activessf.config import save_config
+
+    if not force and is_complete(out_dir, fp):
+        print(f"{stage}: {out_dir} is complete for these inputs and config; skipped", file=sys.stderr)
+        return False
+    afs.makedirs(out_dir)
+    clear_marker(out_dir)
+    save_config(cfg, out_dir)
+    return True

@@ -53,25 +53,32 @@ def tile_images(images: list[np.ndarray], captions: list[str], tile: int = 256, 
     """Tile RGB images into one grid image with a caption under each.
 
     Args:
-        images: ``[H, W, 3]`` uint8 images of any size (each is letterboxed into ``tile``).
+        images: ``[H, W, 3]`` uint8 images of any size (each is scaled to fit ``tile`` x ``tile``;
+            rows are as tall as the tallest scaled image, so wide images leave no blank band).
         captions: One short text per image.
-        tile: Cell side in pixels.
+        tile: Largest side of a cell in pixels.
         cols: Images per row.
 
     Returns:
-        Grid ``[rows * (tile + 20), cols * tile, 3]`` uint8.
+        Grid ``[sum of row heights, cols * tile, 3]`` uint8.
     """
     cols = max(1, min(cols, len(images)))
-    rows = max(1, math.ceil(len(images) / cols))
-    cap = 20
-    sheet = np.full((rows * (tile + cap), cols * tile, 3), 255, np.uint8)
-    for i, (img, text) in enumerate(zip(images, captions)):
-        r, c = divmod(i, cols)
+    cap = 18
+    scaled = []
+    for img in images:
         scale = tile / max(img.shape[:2])
-        small = cv2.resize(img, (max(1, int(img.shape[1] * scale)), max(1, int(img.shape[0] * scale))))
-        y0, x0 = r * (tile + cap), c * tile
-        sheet[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
-        cv2.putText(sheet, text[:40], (x0 + 3, y0 + tile + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
+        scaled.append(cv2.resize(img, (max(1, int(img.shape[1] * scale)), max(1, int(img.shape[0] * scale)))))
+    rows = [scaled[i : i + cols] for i in range(0, len(scaled), cols)] or [[]]
+    heights = [max((im.shape[0] for im in row), default=tile) + cap for row in rows]
+    sheet = np.full((sum(heights), cols * tile, 3), 255, np.uint8)
+    y0 = 0
+    for r, row in enumerate(rows):
+        for c, small in enumerate(row):
+            x0 = c * tile
+            sheet[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
+            text = captions[r * cols + c][:40]
+            cv2.putText(sheet, text, (x0 + 3, y0 + heights[r] - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
+        y0 += heights[r]
     return sheet
 
 

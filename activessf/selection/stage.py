@@ -16,12 +16,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from activessf.config import ConfigError, save_config, to_dict
+from activessf.config import ConfigError, to_dict
 from activessf.features.stage import read_features
 from activessf.io import fs as afs
 from activessf.io.atomic import atomic_write_bytes, atomic_write_table
 from activessf.io.decode import decode_image
-from activessf.io.markers import clear_marker, fingerprint, is_complete, read_marker, write_marker
+from activessf.io.markers import begin_stage, fingerprint, read_marker, write_marker
 from activessf.selection.config import SelectionConfig
 from activessf.selection.prototypes import fit_prototypes
 from activessf.selection.report import selection_contact_sheet, selection_report
@@ -79,15 +79,11 @@ def run_select(labeled: str, unlabeled: str, out_dir: str, cfg: SelectionConfig,
     """
     lab_path, unl_path = features_path(labeled), features_path(unlabeled)
     fp = fingerprint("select", to_dict(cfg), lab_path, unl_path, _stamp(lab_path), _stamp(unl_path))
-    if not force and is_complete(out_dir, fp):
-        print(f"select: {out_dir} is complete for these inputs and config; skipped", file=sys.stderr)
-        return None
     lab_table, lab_feats, _ = read_features(lab_path)
     if cfg.k > len(lab_feats):
         raise ConfigError(f"selection.k: {cfg.k} prototypes need at least {cfg.k} labeled rows, got {len(lab_feats)}")
-    afs.makedirs(out_dir)
-    clear_marker(out_dir)
-    save_config(cfg, out_dir)
+    if not begin_stage("select", out_dir, fp, cfg, force):
+        return None
     centres, assignment = fit_prototypes(lab_feats, cfg.k, cfg.n_init, cfg.seed, cfg.metric, cfg.max_iter)
     stats = cluster_thresholds(lab_feats, centres, assignment, cfg.alpha, cfg.lb_quantile, cfg.ub_quantile,
                                cfg.metric, cfg.batch_size)

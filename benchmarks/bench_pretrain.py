@@ -9,7 +9,11 @@ Rows, measured side by side in one run on the same images, model and engine
 * ``ray_1w`` - ``TorchTrainer`` with one worker of ``--threads`` CPUs, data from a materialised
   Ray Dataset through ``get_dataset_shard().iter_torch_batches``; the like-for-like row
   (ratio = ray_1w / plain, target >= 0.95);
-* ``ray_Nw`` - with ``--workers N`` > 1, N DDP (gloo) workers: scaling context only.
+* ``ray_Nw`` - with ``--workers N`` > 1, N DDP (gloo) workers: scaling context only;
+* ``method_<name>`` - with ``--methods mae,mocov3,convmae,mixmim``: the plain engine once per
+  method on the same images and encoder size (images/s of each pretraining method). ConvMAE's
+  stages are ``--convmae-dims`` wide with depths ``1, 1, --depth``; MoCo's MLPs are
+  ``--proj-hidden-dim`` wide.
 
 Images/s come from the workers' own epoch timing (Ray start-up, worker-group creation and
 dataset planning are excluded); the first ``--warmup-epochs`` epochs of every row are dropped.
@@ -63,14 +67,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup-epochs", type=int, default=1, help="untimed epochs per row")
     p.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) // 2), help="torch threads per process")
     p.add_argument("--workers", type=int, default=1, help="extra Ray row with this many DDP workers if > 1")
+    p.add_argument("--methods", default="", help="comma list: add a plain-engine row per method")
+    p.add_argument("--convmae-dims", default="64,128,192", help="ConvMAE stage widths for --methods")
+    p.add_argument("--proj-hidden-dim", type=int, default=1024, help="MoCo v3 MLP width for --methods")
     p.add_argument("--gpu", action="store_true", help="ViT-B/16 MAE bf16 on one GPU (overrides model args)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "bench_pretrain.json")
     return p.parse_args(argv)
 
 
-def make_config(args: argparse.Namespace, workers: int, gpu: bool) -> PretrainConfig:
+def method_sets(args: argparse.Namespace, method: str) -> list[str]:
+    """Overrides selecting ``method`` at the bench's model size."""
+    sets = [f"model.method={method}", f"model.proj_hidden_dim={args.proj_hidden_dim}"]
+    dims = [int(d) for d in args.convmae_dims.split(",")]
+    heads = max(1, dims[2] // 64)
+    return sets + [f"model.convmae_dims={dims}", f"model.convmae_depths=[1, 1, {args.depth or 12}]", f"model.convmae_heads={heads}"]
+
+
+def make_config(args: argparse.Namespace, workers: int, gpu: bool, method: str = "mae") -> PretrainConfig:
     """Bench config: tiny model on CPU, or the MAE ViT-B/16 defaults with ``--gpu``."""
-    sets = [f"optim.batch_size={args.batch_size}", f"optim.epochs={args.epochs}", "optim.warmup_epochs=1"]
+    sets = method_sets(args, method) + [f"optim.batch_size={args.batch_size}", f"optim.epochs={args.epochs}", "optim.warmup_epochs=1"]
     sets += [f"train.num_workers={workers}", f"train.cpus_per_worker={args.threads}", "train.log_every=0"]
     sets += ["train.shuffle_buffer=0", "train.checkpoint_every=1000", "train.keep_checkpoints=1"]
     if gpu:
@@ -149,6 +164,8 @@ def main(argv: list[str] | None = None) -> dict:
     rows["plain_b"] = run_plain(images, cfg1, args.threads, args.warmup_epochs)
     if args.workers > 1 and not args.gpu:
         rows[f"ray_{args.workers}w"] = run_ray(images, make_config(args, args.workers, False), args.warmup_epochs)
+    for method in filter(None, args.methods.split(",")):
+        rows[f"method_{method}"] = run_plain(images, make_config(args, 1, args.gpu, method), args.threads, args.warmup_epochs)
     ray.shutdown()
     plain = (rows["plain_a"]["images_per_s"] + rows["plain_b"]["images_per_s"]) / 2
     report = {
@@ -171,10 +188,10 @@ def main(argv: list[str] | None = None) -> dict:
 
 def print_table(report: dict) -> None:
     print(f"device: {report['device']}  images: {report['images']}  threads/process: {report['threads_per_process']}")
-    print(f"{'row':<10} {'images/s':>10} {'epochs':>7} {'seconds':>9} {'peak GB':>8}")
+    print(f"{'row':<15} {'images/s':>10} {'epochs':>7} {'seconds':>9} {'peak GB':>8}")
     for name, row in report["rows"].items():
         peak = f"{row['peak_gpu_mem_gb']:.2f}" if "peak_gpu_mem_gb" in row else "-"
-        print(f"{name:<10} {row['images_per_s']:>10.1f} {row['epochs_timed']:>7} {row['seconds']:>9.2f} {peak:>8}")
+        print(f"{name:<15} {row['images_per_s']:>10.1f} {row['epochs_timed']:>7} {row['seconds']:>9.2f} {peak:>8}")
     print(f"ray_1w / plain (mean of plain_a, plain_b): {report['ratio_ray_1w_over_plain']:.3f}")
 
 

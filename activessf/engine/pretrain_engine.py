@@ -100,6 +100,7 @@ def train_one_epoch(
     log_every: int = 0,
     scaler: torch.amp.GradScaler | None = None,
     clip_grad: float | None = None,
+    total_steps: int | None = None,
 ) -> EpochStats:
     """Train one pass over ``batches``; the scheduler steps once per optimiser step.
 
@@ -113,6 +114,9 @@ def train_one_epoch(
         log_every: Log loss every this many micro-batches (0 = never).
         scaler: ``GradScaler`` for fp16, else None.
         clip_grad: Max gradient norm or None.
+        total_steps: Optimiser steps of the whole run; with it, a method that defines
+            ``on_step(progress)`` is called after every optimiser step with
+            ``progress = steps done / total_steps`` in [0, 1] (e.g. MoCo's momentum schedule).
 
     Returns:
         :class:`EpochStats` for this worker.
@@ -123,6 +127,7 @@ def train_one_epoch(
     loss_sum = torch.zeros((), device=device)
     n_batches = images = steps = pending = 0
     lr = optimizer.param_groups[0]["lr"]
+    on_step = getattr(core, "on_step", None) if total_steps else None
     start = time.perf_counter()
     for batch, last in _with_last(batches):
         x = core.views(batch_images(batch).to(device, non_blocking=True))
@@ -139,6 +144,9 @@ def train_one_epoch(
             _optimizer_step(method, optimizer, scaler, clip_grad)
             scheduler.step()
             steps, pending = steps + 1, 0
+            if on_step is not None:
+                # The scheduler's step count survives resume, so the progress does too.
+                on_step(min(1.0, scheduler.last_epoch / total_steps))
         loss_sum += loss.detach().float()
         n_batches += 1
         images += x.shape[0]
@@ -203,6 +211,7 @@ def fit(
             log_every=cfg.train.log_every,
             scaler=parts["scaler"],
             clip_grad=cfg.optim.clip_grad,
+            total_steps=parts.get("steps_per_epoch", 0) * cfg.optim.epochs or None,
         )
         record = {"epoch": epoch + 1, **dataclasses.asdict(stats)}
         history.append(record)

@@ -6,7 +6,13 @@ A method module must provide:
   augmentation lives with the method because e.g. MoCo needs two views, MAE one);
 - ``forward(views)``: a dict with at least a scalar ``"loss"``;
 - ``encoder``: the timm backbone that is exported after pretraining;
-- optionally ``no_weight_decay()``: parameter names exempt from weight decay.
+- optionally ``no_weight_decay()``: parameter names exempt from weight decay;
+- optionally ``on_step(progress)``: called by the engine after every optimiser step with the
+  fraction of the run's steps done, in [0, 1] (MoCo v3's momentum-encoder update);
+- optionally ``reconstruct(x, pred)`` (+ ``patch``, ``grid``): pixel reconstructions for the
+  export figure (masked-image methods only).
+
+Built in: ``mae``, ``mocov3``, ``convmae``, ``mixmim``.
 
 Builders register with ``@register_method("name")`` and take the whole pretraining config.
 """
@@ -36,7 +42,10 @@ def register_method(name: str) -> Callable[[MethodBuilder], MethodBuilder]:
 def _load_builtin() -> None:
     # Importing the module runs its @register_method; done lazily so the registry has no
     # import-time dependency on every method.
+    import activessf.models.convmae  # noqa: F401
     import activessf.models.mae  # noqa: F401
+    import activessf.models.mixmim  # noqa: F401
+    import activessf.models.mocov3  # noqa: F401
 
 
 def available_methods() -> list[str]:

@@ -10,7 +10,13 @@ from activessf.config import require
 
 @dataclass
 class ModelConfig:
-    """Method, encoder and method-specific head settings."""
+    """Method, encoder and method-specific head settings.
+
+    Methods (``activessf.models.registry``): ``mae``, ``mocov3``, ``convmae``, ``mixmim``. The
+    ``moco_*``/``proj_*`` fields are MoCo v3's, ``convmae_*`` ConvMAE's (which ignores
+    ``encoder``; its own hybrid encoder is built from them), ``mix_ratio`` MixMIM's; the decoder
+    fields serve every masked-image method.
+    """
 
     method: str = "mae"
     # Any timm VisionTransformer name; built with pretrained=False (nothing is downloaded).
@@ -28,6 +34,18 @@ class ModelConfig:
     norm_pix_loss: bool = True
     # Fixed 2-D sin-cos position embeddings for encoder and decoder, frozen (as MAE does).
     sincos_pos_embed: bool = True
+    # MoCo v3: InfoNCE temperature, base momentum (cosine schedule to 1), projector/predictor MLPs.
+    moco_temperature: float = 0.2
+    moco_momentum: float = 0.99
+    proj_dim: int = 256
+    proj_hidden_dim: int = 4096
+    # ConvMAE encoder: widths and depths of the conv, conv and transformer stages (total stride
+    # = patch_size, i.e. 1/4, 1/8, 1/16 for patch 16); heads of the transformer stage.
+    convmae_dims: list[int] = field(default_factory=lambda: [256, 384, 768])
+    convmae_depths: list[int] = field(default_factory=lambda: [2, 2, 11])
+    convmae_heads: int = 12
+    # MixMIM: fraction of patch positions taken from the partner image.
+    mix_ratio: float = 0.5
 
     def __post_init__(self) -> None:
         import timm
@@ -51,6 +69,22 @@ class ModelConfig:
         if self.sincos_pos_embed:
             require(self.decoder_dim % 4 == 0, "model.decoder_dim", "must be a multiple of 4 for sin-cos")
         require(self.decoder_mlp_ratio > 0, "model.decoder_mlp_ratio", "must be > 0")
+        self._check_method_fields()
+
+    def _check_method_fields(self) -> None:
+        require(self.moco_temperature > 0, "model.moco_temperature", "must be > 0")
+        require(0.0 <= self.moco_momentum <= 1.0, "model.moco_momentum", "must be in [0, 1]")
+        require(self.proj_dim >= 1, "model.proj_dim", "must be >= 1")
+        require(self.proj_hidden_dim >= 1, "model.proj_hidden_dim", "must be >= 1")
+        require(len(self.convmae_dims) == 3 and min(self.convmae_dims) >= 1, "model.convmae_dims", "need 3 widths >= 1")
+        require(len(self.convmae_depths) == 3 and min(self.convmae_depths) >= 1, "model.convmae_depths", "need 3 depths >= 1")
+        dims = self.convmae_dims if len(self.convmae_dims) == 3 else [1, 1, 1]
+        require(self.convmae_heads >= 1 and dims[2] % self.convmae_heads == 0, "model.convmae_heads", "must divide convmae_dims[2]")
+        if self.method == "convmae":
+            patch = self.patch_size or 16
+            require(patch % 4 == 0, "model.patch_size", "ConvMAE needs a multiple of 4 (strides patch/4, 2, 2)")
+            require(self.img_size % patch == 0, "model.img_size", f"ConvMAE needs a multiple of the patch size {patch}")
+        require(0.0 < self.mix_ratio < 1.0, "model.mix_ratio", "must be in (0, 1)")
 
 
 @dataclass

@@ -144,13 +144,13 @@ def write_outputs(method: nn.Module, history: Sequence[dict], cfg: Any, output: 
 
     afs.makedirs(output)
     m = cfg.model
-    meta = {"encoder": m.encoder, "img_size": m.img_size, "patch_size": m.patch_size, "encoder_kwargs": m.encoder_kwargs}
+    meta = {"method": m.method, "encoder": m.encoder, "img_size": m.img_size, "patch_size": m.patch_size, "encoder_kwargs": m.encoder_kwargs}
     paths = {
         "encoder": export_encoder(method, afs.join(output, "encoder.safetensors"), meta),
         "metrics": write_metrics(history, afs.join(output, "metrics.jsonl")),
         "loss_curve": plot_loss_curve(history, afs.join(output, "loss_curve.png")),
         "config": str(save_config(cfg, output, "pretrain_config.yaml")),
     }
-    if len(sample):
+    if len(sample) and hasattr(method, "reconstruct"):  # contrastive methods have no pixels to show
         paths["reconstructions"] = plot_reconstructions(method, sample, afs.join(output, "reconstructions.png"), cfg.train.seed)
     return paths

@@ -74,6 +74,7 @@ def selection_contact_sheet(
     path: str | os.PathLike,
     per_row: int = 8,
     thumb: int = 96,
+    totals: dict[int, int] | None = None,
 ) -> None:
     """Write a PNG with one labelled row of selected crops per cluster (first ``per_row`` each).
 
@@ -82,6 +83,7 @@ def selection_contact_sheet(
         path: Output PNG (written atomically; local or object store).
         per_row: Crops shown per cluster.
         thumb: Side of each thumbnail in pixels.
+        totals: Cluster id -> number selected in all (the title shows it; default: crops given).
     """
     # A bare Figure renders with Agg and touches no pyplot state (safe in workers and notebooks).
     from matplotlib.figure import Figure
@@ -95,7 +97,8 @@ def selection_contact_sheet(
     for ax, cid in zip(axes[:, 0], ids):
         crops = crops_by_cluster[cid]
         ax.imshow(_row_strip(crops, per_row, thumb))
-        ax.set_title(f"cluster {cid}: {len(crops)} selected", fontsize=9, loc="left")
+        total = len(crops) if totals is None else totals.get(cid, len(crops))
+        ax.set_title(f"cluster {cid}: {total} selected (closest {min(len(crops), per_row)} shown)", fontsize=9, loc="left")
         ax.axis("off")
     if not ids:
         axes[0, 0].axis("off")

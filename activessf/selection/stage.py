@@ -128,9 +128,11 @@ def _write_selection(out_dir: str, ids: pa.Table, result: SelectionResult) -> No
 def _contact_sheet(out_dir: str, ids: pa.Table, result: SelectionResult, per_row: int = 8) -> None:
     paths = ids["path"].to_pylist()
     crops: dict[int, list[np.ndarray]] = {}
+    totals: dict[int, int] = {}
     for c in np.unique(result.cluster[result.selected]):
         rows = np.flatnonzero(result.selected & (result.cluster == c))
+        totals[int(c)] = len(rows)
         rows = rows[np.argsort(result.distance[rows], kind="stable")][:per_row]
         images = [decode_image(afs.read_bytes(paths[r]), 1).image for r in rows]
         crops[int(c)] = [im for im in images if im is not None]
-    selection_contact_sheet(crops, afs.join(out_dir, "selected_crops.png"), per_row=per_row)
+    selection_contact_sheet(crops, afs.join(out_dir, "selected_crops.png"), per_row=per_row, totals=totals)

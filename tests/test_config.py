@@ -8,6 +8,7 @@ import yaml
 
 from activessf.config import ConfigError, build_config, from_dict, parse_override, require, save_config
 from activessf.features.config import FeaturesConfig
+from activessf.finetune.config import FinetuneConfig
 from activessf.pretrain.config import PretrainConfig
 from activessf.regions.config import RegionsConfig
 from activessf.selection.config import SelectionConfig
@@ -96,6 +97,7 @@ def test_saved_config_round_trips(tmp_path):
         ("features", FeaturesConfig),
         ("selection", SelectionConfig),
         ("pretrain", PretrainConfig),
+        ("finetune", FinetuneConfig),
     ],
 )
 def test_shipped_yaml_defaults_match_dataclass_defaults(name, cls):

@@ -118,9 +118,61 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finetune_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--labeled", required=True, help="labeled crops: ImageFolder <CLASS>/<image>, region folder or manifest")
+    p.add_argument("--init", help="encoder weights file or 'none' (shortcut for --set model.init=...)")
+    p.add_argument("--model", help="timm model name (shortcut for --set model.name=...)")
+    p.add_argument("--output", required=True, help="output folder of this run")
+    p.add_argument("--folds", help="shared folds file (created on first use; default <output>/folds.parquet)")
+
+
+def _run_finetune(args: argparse.Namespace) -> int:
+    from activessf.finetune.config import FinetuneConfig
+
+    cfg = build_config(FinetuneConfig, args.config, _overrides(args, init="model.init", model="model.name"), section="finetune")
+    from activessf.distributed.finetune import run_finetune
+
+    try:
+        paths = run_finetune(args.labeled, args.output, cfg, folds_path=args.folds)
+    except (InputError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from exc
+    if not paths["completed"]:
+        print(f"fine-tuning stopped in fold {paths['stopped_fold']}; rerun the same command to resume")
+        return 0
+    acc = paths["report"]["summary"]["accuracy"]
+    print(f"fine-tuned {cfg.method_name()}: accuracy {acc['mean']:.4f} ± {acc['std']:.4f}; "
+          f"metrics: {paths['metrics']}; folds: {paths['folds']}")
+    return 0
+
+
+def _compare_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", nargs="+", help="fine-tuning output folders; the first is the t-test reference")
+    p.add_argument("--output", required=True, help="folder for compare.md/json and figures")
+    p.add_argument("--names", nargs="+", help="display names, one per run")
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from activessf.evaluation.compare import write_comparison
+
+    if args.names and len(args.names) != len(args.runs):
+        raise UsageError("--names needs one name per run")
+    for run in args.runs:
+        if not afs.exists(afs.join(run, "metrics.json")):
+            raise UsageError(f"{run}: no metrics.json (run `activessf finetune` first)")
+    try:
+        paths = write_comparison(args.runs, args.output, args.names)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    print(paths["markdown"])
+    print(f"outputs in {args.output}: compare.md, compare.json, confusion_matrices.png, per_class_pr_auc.png")
+    return 0
+
+
 COMMANDS = [
     Command("regions", "Cell Region Filtering: images -> cell regions, crops, manifest", _regions_args, _run_regions),
     Command("features", "Backbone features of crops (Ray Data, GPU actors when present)", _features_args, _run_features),
     Command("select", "Prototypes, density-aware thresholds and Active Sample Selection", _select_args, _run_select),
     Command("pretrain", "Self-supervised pretraining on Ray Train (MAE)", _pretrain_args, _run_pretrain),
+    Command("finetune", "Fine-tune an encoder or baseline over shared stratified folds (Ray Train)", _finetune_args, _run_finetune),
+    Command("compare", "Compare fine-tuning runs: tables with paired t-tests, figures", _compare_args, _run_compare),
 ]

@@ -1,0 +1,235 @@
+"""Fine-tuning over folds on Ray Train V2: one ``TorchTrainer`` run per fold, and the stage entry.
+
+Each fold trains on the other folds' images and predicts its own (the folds file is shared by
+every method, so comparisons are paired). Workers run the plain engine
+(``activessf.finetune.engine``) on their slice of each epoch, the model wrapped by
+``ray.train.torch.prepare_model`` (DDP; gloo on CPU). Checkpoints and resumption follow
+``activessf.distributed.pretrain``: rank 0 saves ``state.pt`` every ``train.checkpoint_every``
+epochs and at the end, where it also stores the test predictions; rerunning with the same
+``storage_path`` and run name (``<run_name>_fold<k>``) resumes from the latest checkpoint. A
+fold whose outputs are complete (``fold_<k>/metrics.json``) is not rerun. Folds run one after
+another (each may use several workers / GPUs); running them concurrently is not implemented.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import ray  # noqa: E402
+import ray.train  # noqa: E402
+import ray.train.torch  # noqa: E402
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+from ray.train.torch import TorchTrainer  # noqa: E402
+
+from activessf.config import from_dict, save_config, to_dict  # noqa: E402
+from activessf.distributed.runtime import ensure_ray  # noqa: E402
+from activessf.engine.state import (  # noqa: E402
+    load_state,
+    restore_training_state,
+    save_state,
+    seed_everything,
+    training_state,
+)
+from activessf.evaluation.folds import (  # noqa: E402
+    ensure_folds,
+    fold_indices,
+    folds_digest,
+    num_folds,
+)
+from activessf.finetune.config import FinetuneConfig  # noqa: E402
+from activessf.finetune.data import (  # noqa: E402,E501
+    Augment,
+    class_weights,
+    epoch_order,
+    eval_batches,
+    load_labeled,
+    num_train_batches,
+    train_batches,
+)
+from activessf.finetune.engine import build_loss, build_mixup, evaluate, train_epoch  # noqa: E402
+from activessf.finetune.model import build_classifier, build_ft_training  # noqa: E402
+from activessf.finetune.outputs import fold_done, load_fold, write_fold, write_run  # noqa: E402
+from activessf.io.items import crop_items  # noqa: E402
+
+PRED_FILE = "predictions.pt"
+
+
+def _restore(model, parts: dict, cfg: FinetuneConfig) -> tuple[int, list[dict]]:
+    """Latest Ray checkpoint of this fold's run (resume / recovery), else epoch 0."""
+    ckpt = ray.train.get_checkpoint()
+    if ckpt is None:
+        return 0, []
+    with ckpt.as_directory() as folder:
+        state = load_state(folder)
+    if state["config"]["model"] != to_dict(cfg)["model"]:
+        raise ValueError(f"checkpoint {ckpt.path} has another model section; use a new train.run_name")
+    # RNG streams are reseeded per epoch and rank in the loop, so none is restored here.
+    epoch = restore_training_state(state, model, parts["optimizer"], parts["scheduler"], parts["scaler"], restore_rng=False)
+    return epoch, list(state["history"])
+
+
+def _global_loss(rec: dict, world: int, device: torch.device) -> None:
+    """Image-weighted loss and image count over all ranks."""
+    if world == 1 or not dist.is_initialized():
+        return
+    sums = torch.tensor([rec["loss"] * rec["images"], float(rec["images"])], dtype=torch.float64, device=device)
+    dist.all_reduce(sums)
+    rec.update(loss=float(sums[0]) / max(1.0, float(sums[1])), images=int(sums[1]))
+
+
+def _report(rec: dict, state: dict | None, proba: dict[str, np.ndarray] | None, epoch: int) -> None:
+    """``ray.train.report`` with a checkpoint folder when ``state`` is given (rank 0 writes files)."""
+    with tempfile.TemporaryDirectory(prefix="ssf-ft-") as tmp:
+        if state is not None:
+            save_state(state, tmp)
+        if proba is not None:
+            torch.save({k: torch.from_numpy(v) for k, v in proba.items()}, os.path.join(tmp, PRED_FILE))
+        # Only rank 0 holds files; the other ranks report metrics alone.
+        wanted = rec.pop("_checkpoint") and state is not None
+        ckpt = ray.train.Checkpoint.from_directory(tmp) if wanted else None
+        ray.train.report(rec, checkpoint=ckpt, checkpoint_dir_name=f"epoch_{epoch:04d}" if ckpt else None)
+
+
+def fold_train_loop(loop_cfg: dict) -> None:
+    """Ray Train worker: train one fold, then (rank 0) predict its test images."""
+    cfg = from_dict(FinetuneConfig, loop_cfg["cfg"])
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    seed_everything(cfg.train.seed + rank)
+    device = ray.train.torch.get_device()
+    k, size, bs = len(loop_cfg["classes"]), cfg.model.img_size, cfg.optim.batch_size
+    images, kept = load_labeled(loop_cfg["train_paths"], size)
+    labels = np.asarray(loop_cfg["train_y"], np.int64)[kept]
+    model = build_classifier(cfg.model, k, cfg.train.seed).to(device)
+    parts = build_ft_training(model, cfg, num_train_batches(len(images), bs, world), device)
+    start, history = _restore(model, parts, cfg)
+    ddp = ray.train.torch.prepare_model(model)
+    mixup, augment = build_mixup(cfg, k), Augment(cfg.aug, size)
+    weights = class_weights(labels, k).to(device) if cfg.optim.class_balance == "loss_weights" else None
+    loss_fn = build_loss(cfg, mixup, weights)
+    stop = cfg.train.stop_after_epochs
+    for epoch in range(start + 1, cfg.optim.epochs + 1):
+        # Augmentation and drop-path draws depend only on (seed, epoch, rank): a resumed run
+        # repeats exactly what an uninterrupted one would have done.
+        torch.manual_seed(cfg.train.seed * 1_000_003 + epoch * 1009 + rank)
+        order = epoch_order(labels, cfg.optim.class_balance == "sampling", cfg.train.seed * 1_000_003 + epoch)
+        rec = train_epoch(ddp, train_batches(images, labels, order, bs, augment, rank, world), parts, loss_fn,
+                          device, mixup, cfg.optim.clip_grad)
+        _global_loss(rec, world, device)
+        rec.update(epoch=epoch, fold=loop_cfg["fold"], workers=world, attempt_start_epoch=start)
+        history.append(dict(rec))
+        final, stopping = epoch == cfg.optim.epochs, stop is not None and epoch - start >= stop
+        rec["_checkpoint"] = final or stopping or epoch % cfg.train.checkpoint_every == 0
+        state = proba = None
+        if rank == 0 and rec["_checkpoint"]:
+            state = training_state(model, parts["optimizer"], parts["scheduler"], parts["scaler"], epoch, to_dict(cfg), history)
+        if rank == 0 and final:
+            proba = _predict(model, loop_cfg["test_paths"], cfg, augment, device, parts["amp_dtype"], k)
+        _report(rec, state, proba, epoch)
+        if stopping:
+            break
+
+
+def _predict(model, paths: list[str], cfg: FinetuneConfig, augment: Augment, device, amp_dtype, k: int) -> dict:
+    """Test probabilities ``proba`` ``[M, K]`` of the ``kept`` ``[M]`` test rows that decode."""
+    test, kept = load_labeled(paths, cfg.model.img_size)
+    p = evaluate(model, eval_batches(test, cfg.train.eval_batch_size, augment), device, amp_dtype)
+    return {"proba": p.reshape(len(kept), k), "kept": kept}
+
+def _fold_inputs(items: pa.Table, folds: pa.Table, fold: int, classes: list[str]) -> dict[str, Any]:
+    path_of = dict(zip(items["id"].to_pylist(), items["path"].to_pylist()))
+    ids, labels = folds["id"].to_pylist(), folds["label"].to_pylist()
+    train, test = fold_indices(folds, fold)
+    pick = lambda rows: ([path_of[ids[r]] for r in rows], [classes.index(labels[r]) for r in rows])  # noqa: E731
+    (trp, trl), (tep, tel) = pick(train), pick(test)
+    return {"fold": fold, "classes": classes, "train_paths": trp, "train_y": trl, "test_paths": tep, "test_y": tel,
+            "test_ids": [ids[r] for r in test]}
+
+
+def fit_fold(inputs: dict[str, Any], cfg: FinetuneConfig, storage_path: str) -> dict[str, Any]:
+    """Train (or resume) one fold's ``TorchTrainer`` run.
+
+    Args:
+        inputs: From ``_fold_inputs``: paths and class indices of the fold's train/test rows.
+        cfg: Stage config.
+        storage_path: Checkpoint root (local absolute path or URI).
+
+    Returns:
+        ``proba`` float ``[M, K]`` for the ``kept`` ``[M]`` test rows that decoded (None when
+        the run stopped early, with ``epoch`` done), and ``history`` (per-epoch records).
+    """
+    t = cfg.train
+    loop = {k: v for k, v in inputs.items() if k != "test_ids"} | {"cfg": to_dict(cfg)}
+    trainer = TorchTrainer(
+        fold_train_loop,
+        train_loop_config=loop,
+        scaling_config=ray.train.ScalingConfig(num_workers=t.num_workers, use_gpu=t.use_gpu,
+                                               resources_per_worker={"CPU": t.cpus_per_worker}),
+        run_config=ray.train.RunConfig(
+            name=f"{t.run_name}_fold{inputs['fold']}", storage_path=storage_path,
+            failure_config=ray.train.FailureConfig(max_failures=t.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=t.keep_checkpoints),
+        ),
+    )
+    result = trainer.fit()
+    if result.checkpoint is None:
+        raise RuntimeError(f"fold {inputs['fold']} finished without a checkpoint")
+    with result.checkpoint.as_directory() as folder:
+        state = load_state(folder)
+        if not os.path.exists(os.path.join(folder, PRED_FILE)):
+            # Stopped early (train.stop_after_epochs): checkpointed, not evaluated yet.
+            return {"proba": None, "epoch": int(state["epoch"]), "history": list(state["history"])}
+        pred = torch.load(os.path.join(folder, PRED_FILE), weights_only=True)
+    return {"proba": pred["proba"].numpy(), "kept": pred["kept"].numpy(), "history": list(state["history"])}
+
+
+def _labeled_items(labeled: str) -> pa.Table:
+    items = crop_items(labeled, labeled=True)
+    items = items.filter(pa.compute.is_valid(items["label"]))
+    if items.num_rows == 0:
+        raise FileNotFoundError(f"{labeled}: no labeled images (expected <CLASS>/<image> folders)")
+    return items
+
+
+def run_finetune(labeled: str, output: str, cfg: FinetuneConfig, folds_path: str | None = None) -> dict[str, Any]:
+    """Fine-tune on every fold of ``labeled`` and write per-fold and run outputs to ``output``.
+
+    Args:
+        labeled: ImageFolder of labeled crops (``<CLASS>/<image>``), region folder or manifest.
+        output: Run folder (local).
+        cfg: Stage config.
+        folds_path: Shared folds file; created on first use (default ``<output>/folds.parquet``).
+
+    Returns:
+        ``completed``; when True the paths (``metrics``, ``confusion``, ``folds``) and the run
+        ``report``; when False (``train.stop_after_epochs``) ``stopped_fold`` and ``folds``.
+    """
+    ensure_ray()
+    output = os.path.abspath(output)
+    save_config(cfg, output, "finetune_config.yaml")
+    items = _labeled_items(labeled)
+    folds_path = folds_path or os.path.join(output, "folds.parquet")
+    folds = ensure_folds(folds_path, items["id"].to_pylist(), items["label"].to_pylist(), cfg.train.n_folds, cfg.train.folds_seed)
+    classes = sorted(set(folds["label"].to_pylist()))
+    storage = cfg.train.storage_path or os.path.join(output, "ray_runs")
+    storage = storage if "://" in storage else os.path.abspath(storage)
+    results = []
+    for fold in cfg.train.only_folds if cfg.train.only_folds is not None else range(num_folds(folds)):
+        if not fold_done(output, fold):
+            inputs = _fold_inputs(items, folds, fold, classes)
+            run = fit_fold(inputs, cfg, storage)
+            if run["proba"] is None:
+                print(f"finetune: fold {fold} stopped after epoch {run['epoch']}; rerun to resume")
+                return {"completed": False, "stopped_fold": fold, "folds": str(folds_path)}
+            write_fold(output, inputs, run, cfg.method_name())
+        results.append(load_fold(output, fold))
+    extra = {"folds_digest": folds_digest(folds), "folds_path": str(folds_path), "config": to_dict(cfg)}
+    paths = write_run(output, results, classes, cfg.method_name(), extra)
+    return paths | {"folds": str(folds_path), "completed": True}

@@ -1,0 +1,1 @@
+"""Evaluation without Ray or torch: folds, metrics, run comparison, frozen-feature probes."""

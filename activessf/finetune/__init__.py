@@ -1,0 +1,1 @@
+"""Supervised fine-tuning of pretrained encoders and baselines over stratified folds."""

@@ -1,0 +1,174 @@
+"""Config of the fine-tuning stage (the paper's recipe as defaults; every number a field).
+
+Recipe: AdamW, weight decay 0.05, batch 64, lr = blr * effective_batch / 256 with blr 1e-3
+(the issue's value; MAE's own fine-tuning uses 5e-4), 5 warm-up epochs then per-step cosine,
+50 epochs, layer-wise lr decay 0.75 (timm ``create_optimizer_v2(layer_decay=...)``).
+Baselines (supervised ResNet50 / ViT) are the same config with another ``model.name`` and
+``model.init: none``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from activessf.config import require
+
+
+@dataclass
+class FtModelConfig:
+    """Network and its initialisation."""
+
+    # Any timm model; pretrained encoders are ViTs, baselines e.g. resnet50 or a ViT from scratch.
+    name: str = "vit_base_patch16_224"
+    # "none" = random init (seeded); else a local .safetensors / torch state dict in timm's layout
+    # (e.g. the pretrain stage's encoder.safetensors). Nothing is ever downloaded.
+    init: str = "none"
+    img_size: int = 224
+    # ViT only: None = the name's patch size; must match the pretrained encoder's.
+    patch_size: int | None = None
+    # Extra timm.create_model arguments (e.g. {depth: 2} in tests); must match the encoder's.
+    encoder_kwargs: dict[str, Any] = field(default_factory=dict)
+    drop_path_rate: float = 0.1
+
+    def __post_init__(self) -> None:
+        import timm
+
+        require(timm.is_model(self.name), "model.name", f"unknown timm model {self.name!r}")
+        require(bool(self.init), "model.init", "a weights path or 'none'")
+        require(self.img_size >= 8, "model.img_size", "must be >= 8")
+        require(self.patch_size is None or self.patch_size >= 1, "model.patch_size", "must be >= 1 or null")
+        reserved = {"pretrained", "num_classes", "img_size", "patch_size", "drop_path_rate"} & set(self.encoder_kwargs)
+        require(not reserved, "model.encoder_kwargs", f"set {sorted(reserved)} through their own fields")
+        require(0.0 <= self.drop_path_rate < 1.0, "model.drop_path_rate", "must be in [0, 1)")
+
+
+@dataclass
+class FtAugConfig:
+    """Training augmentation and regularisation (all optional but flip + resized crop)."""
+
+    crop_scale: list[float] = field(default_factory=lambda: [0.5, 1.0])
+    hflip: float = 0.5
+    vflip: float = 0.5
+    # RandAugment (torchvision v2) ops per image and magnitude; 0 ops = off.
+    randaug_ops: int = 2
+    randaug_magnitude: int = 9
+    label_smoothing: float = 0.1
+    # timm Mixup/CutMix alphas (0 = off) and the probability a batch is mixed.
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    mix_prob: float = 1.0
+    mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
+    std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
+
+    def __post_init__(self) -> None:
+        lo, hi = self.crop_scale if len(self.crop_scale) == 2 else (0.0, 0.0)
+        require(0.0 < lo <= hi <= 1.0, "aug.crop_scale", "need [min, max] with 0 < min <= max <= 1")
+        require(0.0 <= self.hflip <= 1.0, "aug.hflip", "must be in [0, 1]")
+        require(0.0 <= self.vflip <= 1.0, "aug.vflip", "must be in [0, 1]")
+        require(self.randaug_ops >= 0, "aug.randaug_ops", "must be >= 0")
+        require(0 <= self.randaug_magnitude <= 30, "aug.randaug_magnitude", "must be in [0, 30]")
+        require(0.0 <= self.label_smoothing < 1.0, "aug.label_smoothing", "must be in [0, 1)")
+        require(self.mixup >= 0 and self.cutmix >= 0, "aug.mixup", "alphas must be >= 0")
+        require(0.0 <= self.mix_prob <= 1.0, "aug.mix_prob", "must be in [0, 1]")
+        require(len(self.mean) == 3, "aug.mean", "must have 3 values")
+        require(len(self.std) == 3 and all(s > 0 for s in self.std), "aug.std", "must be 3 values > 0")
+
+
+@dataclass
+class FtOptimConfig:
+    """AdamW with layer-wise lr decay, linear warm-up then per-step cosine."""
+
+    blr: float = 1e-3
+    # None = blr * effective_batch / 256, effective_batch = batch_size * workers.
+    lr: float | None = None
+    min_lr: float = 1e-6
+    weight_decay: float = 0.05
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    # None = off (e.g. for ResNet baselines); 0.75 = paper / MAE fine-tuning.
+    layer_decay: float | None = 0.75
+    warmup_epochs: float = 5.0
+    epochs: int = 50
+    batch_size: int = 64
+    clip_grad: float | None = None
+    # Class imbalance (off by default): inverse-frequency loss weights or class-balanced sampling.
+    class_balance: Literal["none", "loss_weights", "sampling"] = "none"
+
+    def __post_init__(self) -> None:
+        require(self.blr > 0, "optim.blr", "must be > 0")
+        require(self.lr is None or self.lr > 0, "optim.lr", "must be > 0 or null")
+        require(self.min_lr >= 0, "optim.min_lr", "must be >= 0")
+        require(self.weight_decay >= 0, "optim.weight_decay", "must be >= 0")
+        require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas", "need two values in [0, 1)")
+        require(self.layer_decay is None or 0 < self.layer_decay <= 1, "optim.layer_decay", "must be in (0, 1] or null")
+        require(self.warmup_epochs >= 0, "optim.warmup_epochs", "must be >= 0")
+        require(self.epochs >= 1, "optim.epochs", "must be >= 1")
+        require(self.batch_size >= 2, "optim.batch_size", "must be >= 2 (mixup pairs, batch norm)")
+        require(self.clip_grad is None or self.clip_grad > 0, "optim.clip_grad", "must be > 0 or null")
+
+
+@dataclass
+class FtTrainConfig:
+    """Folds, execution and checkpoints."""
+
+    n_folds: int = 5
+    # Seed of the fold split (used only when the folds file is created).
+    folds_seed: int = 0
+    # Run only these folds (None = all); e.g. [0, 1] for a quick check.
+    only_folds: list[int] | None = None
+    num_workers: int = 1
+    use_gpu: bool = False
+    cpus_per_worker: float = 1.0
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    checkpoint_every: int = 1
+    keep_checkpoints: int | None = 1
+    max_failures: int = 0
+    # None = <output>/ray_runs; fold k runs as "<run_name>_fold<k>" (same name resumes).
+    storage_path: str | None = None
+    run_name: str = "finetune"
+    # Display name in comparisons (None = model name + init).
+    method_name: str | None = None
+    seed: int = 0
+    eval_batch_size: int = 128
+    # Stop cleanly after this many epochs of a fold in this invocation (checkpointed; rerun resumes).
+    stop_after_epochs: int | None = None
+
+    def __post_init__(self) -> None:
+        require(self.n_folds >= 2, "train.n_folds", "must be >= 2")
+        require(self.only_folds is None or all(0 <= f < self.n_folds for f in self.only_folds), "train.only_folds",
+                "each must be in [0, n_folds)")
+        require(self.num_workers >= 1, "train.num_workers", "must be >= 1")
+        require(self.cpus_per_worker > 0, "train.cpus_per_worker", "must be > 0")
+        require(self.checkpoint_every >= 1, "train.checkpoint_every", "must be >= 1")
+        require(self.keep_checkpoints is None or self.keep_checkpoints >= 1, "train.keep_checkpoints", "must be >= 1 or null")
+        require(self.max_failures >= -1, "train.max_failures", "must be >= -1")
+        require(bool(self.run_name) and "/" not in self.run_name, "train.run_name", "must be a plain name")
+        require(self.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1")
+        require(self.stop_after_epochs is None or self.stop_after_epochs >= 1, "train.stop_after_epochs", "must be >= 1")
+
+
+@dataclass
+class FinetuneConfig:
+    """Supervised fine-tuning stage."""
+
+    model: FtModelConfig = field(default_factory=FtModelConfig)
+    aug: FtAugConfig = field(default_factory=FtAugConfig)
+    optim: FtOptimConfig = field(default_factory=FtOptimConfig)
+    train: FtTrainConfig = field(default_factory=FtTrainConfig)
+
+    def effective_batch(self) -> int:
+        """Images per optimiser step over all workers."""
+        return self.optim.batch_size * self.train.num_workers
+
+    def resolved_lr(self) -> float:
+        """``optim.lr`` if set, else ``blr * effective_batch / 256``."""
+        return self.optim.lr if self.optim.lr is not None else self.optim.blr * self.effective_batch() / 256.0
+
+    def method_name(self) -> str:
+        """Display name: ``train.method_name`` or ``<model>[+<init file stem>]``."""
+        if self.train.method_name:
+            return self.train.method_name
+        if self.model.init == "none":
+            return f"{self.model.name} (scratch)"
+        stem = self.model.init.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+        return f"{self.model.name} ({stem})"

@@ -1,0 +1,88 @@
+"""Fine-tuning outputs: per-fold predictions and metrics, the run's metrics.json and figure.
+
+Layout of a run folder: ``fold_<k>/predictions.parquet`` (id, label, predicted, probabilities),
+``fold_<k>/metrics.json`` (its metrics + training history; written last, so its presence marks
+the fold complete), ``metrics.json`` (per-fold and mean/std, see ``evaluation.metrics``),
+``confusion_matrix.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from activessf.evaluation.compare import plot_confusions
+from activessf.evaluation.metrics import fold_metrics, run_report
+from activessf.io.atomic import (
+    atomic_write_bytes,
+    atomic_write_table,
+    atomic_write_text,
+)
+
+
+def _fold_dir(output: str, fold: int) -> str:
+    return os.path.join(output, f"fold_{fold}")
+
+
+def fold_done(output: str, fold: int) -> bool:
+    """Whether fold ``fold``'s outputs are complete."""
+    return os.path.exists(os.path.join(_fold_dir(output, fold), "metrics.json"))
+
+
+def predictions_table(ids: Sequence[str], y: np.ndarray, proba: np.ndarray, classes: Sequence[str], fold: int) -> pa.Table:
+    """``[M]`` rows: id, label, predicted (class names), probabilities (``[K]`` list), fold."""
+    pred = proba.argmax(axis=1) if len(proba) else np.zeros(0, np.int64)
+    return pa.table({
+        "id": list(ids), "label": [classes[i] for i in y], "predicted": [classes[i] for i in pred],
+        "probabilities": pa.array(proba.astype(np.float32).tolist(), pa.list_(pa.float32())),
+        "fold": pa.array([fold] * len(ids), pa.int32()),
+    })
+
+
+def write_fold(output: str, inputs: dict[str, Any], run: dict[str, Any], method: str) -> dict[str, Any]:
+    """Predictions and metrics of one fold (test rows that failed to decode are counted, not scored).
+
+    Args:
+        output: Run folder.
+        inputs: ``fold``, ``classes``, ``test_ids``, ``test_y`` of the fold.
+        run: ``proba`` ``[M, K]``, ``kept`` ``[M]`` (rows of the test set), ``history``.
+        method: Display name.
+
+    Returns:
+        The fold's metrics (``metrics.fold_metrics`` plus ``fold``, ``undecodable``, ``history``).
+    """
+    fold, classes, kept = inputs["fold"], inputs["classes"], np.asarray(run["kept"], np.int64)
+    ids = [inputs["test_ids"][i] for i in kept]
+    y = np.asarray(inputs["test_y"], np.int64)[kept]
+    folder = _fold_dir(output, fold)
+    atomic_write_table(os.path.join(folder, "predictions.parquet"), predictions_table(ids, y, run["proba"], classes, fold))
+    m = fold_metrics(y, run["proba"], classes) | {
+        "fold": fold, "method": method, "undecodable": len(inputs["test_ids"]) - len(kept), "history": run["history"]}
+    atomic_write_text(os.path.join(folder, "metrics.json"), json.dumps(m, indent=1))
+    return m
+
+
+def load_fold(output: str, fold: int) -> dict[str, Any]:
+    """A completed fold's metrics (without its training history)."""
+    with open(os.path.join(_fold_dir(output, fold), "metrics.json"), encoding="utf-8") as fh:
+        m = json.load(fh)
+    m.pop("history", None)
+    return m
+
+
+def write_run(output: str, folds: Sequence[dict], classes: Sequence[str], method: str, extra: dict) -> dict[str, Any]:
+    """``metrics.json`` (per fold + mean/std) and ``confusion_matrix.png`` of the run.
+
+    Returns:
+        ``metrics`` and ``confusion`` paths and the ``report`` itself.
+    """
+    report = run_report(folds, classes, method, extra)
+    paths = {"metrics": os.path.join(output, "metrics.json"), "confusion": os.path.join(output, "confusion_matrix.png")}
+    atomic_write_text(paths["metrics"], json.dumps(report, indent=1))
+    tables = {"classes": list(classes), "methods": [method], "runs": [report]}
+    atomic_write_bytes(paths["confusion"], plot_confusions(tables))
+    return paths | {"report": report}

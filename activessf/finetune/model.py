@@ -46,9 +46,51 @@ def build_classifier(m: FtModelConfig, num_classes: int, seed: int = 0) -> nn.Mo
     size_kw = {"img_size": m.img_size} | ({"patch_size": m.patch_size} if m.patch_size is not None else {})
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
+        if m.init != "none" and exported_method(m.init) == "convmae":
+            return convmae_classifier(m.init, num_classes)
         if m.init == "none":
             return _create(m.name, kw, size_kw, pretrained=False)
         return _create(m.name, kw, size_kw, pretrained=True, pretrained_cfg_overlay=dict(file=m.init))
+
+
+def exported_method(path: str) -> str | None:
+    """The pretraining method recorded in an ``activessf pretrain`` export, else None."""
+    if not str(path).endswith(".safetensors"):
+        return None
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt") as fh:
+        return (fh.metadata() or {}).get("method")
+
+
+class EncoderClassifier(nn.Module):
+    """Pooled encoder features ``[B, D]`` -> linear head ``[B, K]`` (for non-timm encoders)."""
+
+    def __init__(self, encoder: nn.Module, num_classes: int):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(encoder.num_features, num_classes)
+        nn.init.trunc_normal_(self.head.weight, std=2e-5)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))
+
+
+def convmae_classifier(path: str, num_classes: int) -> nn.Module:
+    """Rebuild a ConvMAE encoder from its export header, load it strictly, add a head."""
+    import json
+    from types import SimpleNamespace
+
+    from safetensors import safe_open
+
+    from activessf.models.convmae import load_convmae_encoder
+
+    with safe_open(path, framework="pt") as fh:
+        meta = fh.metadata()
+    keys = ("img_size", "patch_size", "convmae_dims", "convmae_depths", "convmae_heads")
+    arch = SimpleNamespace(**{k: json.loads(meta[k]) for k in keys})
+    return EncoderClassifier(load_convmae_encoder(path, arch), num_classes)
 
 
 def build_ft_training(model: nn.Module, cfg: FinetuneConfig, steps_per_epoch: int, device: torch.device) -> dict[str, Any]:

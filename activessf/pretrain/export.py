@@ -144,7 +144,10 @@ def write_outputs(method: nn.Module, history: Sequence[dict], cfg: Any, output: 
 
     afs.makedirs(output)
     m = cfg.model
-    meta = {"method": m.method, "encoder": m.encoder, "img_size": m.img_size, "patch_size": m.patch_size, "encoder_kwargs": m.encoder_kwargs}
+    meta = {"method": m.method, "encoder": m.encoder, "img_size": m.img_size, "patch_size": m.patch_size,
+            "encoder_kwargs": m.encoder_kwargs}
+    if m.method == "convmae":  # not a timm model: fine-tuning rebuilds it from these
+        meta.update(convmae_dims=m.convmae_dims, convmae_depths=m.convmae_depths, convmae_heads=m.convmae_heads)
     paths = {
         "encoder": export_encoder(method, afs.join(output, "encoder.safetensors"), meta),
         "metrics": write_metrics(history, afs.join(output, "metrics.jsonl")),

@@ -1,0 +1,31 @@
+"""Every pretraining method's export loads into the fine-tune classifier the same way."""
+
+import pytest
+import torch
+
+from activessf.config import build_config
+from activessf.finetune.config import FinetuneConfig
+from activessf.finetune.model import EncoderClassifier, build_classifier, exported_method
+from activessf.models.registry import build_method
+from activessf.pretrain.export import write_outputs
+from tests.models.tiny import tiny_config
+
+CONVMAE = ["model.convmae_dims=[8, 16, 32]", "model.convmae_depths=[1, 1, 2]", "model.convmae_heads=2"]
+
+
+@pytest.mark.parametrize("method,extra", [("mae", []), ("mixmim", []), ("mocov3", []), ("convmae", CONVMAE)])
+def test_export_loads_into_classifier(tmp_path, method, extra):
+    cfg = tiny_config(f"model.method={method}", *extra, "train.num_reconstructions=0")
+    pre = build_method(method, cfg)
+    paths = write_outputs(pre, [{"epoch": 1, "loss": 1.0, "lr": 0.1, "images_per_s": 1.0}], cfg, str(tmp_path),
+                          torch.zeros(0, 32, 32, 3, dtype=torch.uint8).numpy())
+    assert exported_method(paths["encoder"]) == method
+    ft = build_config(FinetuneConfig, None, [f"model.init={paths['encoder']}", "model.name=vit_tiny_patch16_224",
+                                             "model.img_size=32", "model.patch_size=8", "model.encoder_kwargs={depth: 2}"])
+    model = build_classifier(ft.model, num_classes=3).eval()
+    assert model(torch.rand(2, 3, 32, 32)).shape == (2, 3)
+    # The encoder weights are the pretrained ones, not a fresh init.
+    enc_state = pre.encoder.state_dict()
+    target = model.encoder if isinstance(model, EncoderClassifier) else model
+    key = next(k for k in enc_state if k.endswith("weight") and enc_state[k].dim() > 1)
+    torch.testing.assert_close(target.state_dict()[key], enc_state[key])

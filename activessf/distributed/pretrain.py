@@ -153,8 +153,10 @@ def train_loop_per_worker(loop_cfg: dict) -> None:
 
     def batches(epoch: int):
         seed = cfg.train.seed * 1_000_003 + epoch * 1009 + rank
+        # Prefetching on Ray's iterator thread keeps shuffling and collation off the step's path.
         return shard.iter_torch_batches(
-            batch_size=cfg.optim.batch_size, dtypes=torch.uint8, local_shuffle_buffer_size=buffer, local_shuffle_seed=seed
+            batch_size=cfg.optim.batch_size, dtypes=torch.uint8, local_shuffle_buffer_size=buffer,
+            local_shuffle_seed=seed, prefetch_batches=2,
         )
 
     hook = _EpochHook(cfg, method, parts, start, loop_cfg["crash_marker"])

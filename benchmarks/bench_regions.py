@@ -66,6 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=5, help="timed repeats of each fast row per image")
     p.add_argument("--threads", type=int, default=1, help="OpenCV / BLAS / OpenMP threads")
     p.add_argument("--no-seed-baseline", action="store_true", help="skip literal seed-vs-seed IoU")
+    p.add_argument("--memory-sizes", type=int, nargs="*", default=[1000, 4000],
+                   help="input counts for the Ray Data peak-memory runs (none to skip)")
     return p.parse_args(argv)
 
 
@@ -230,13 +232,30 @@ def per_image_section(args: argparse.Namespace) -> dict:
     return {"summary": summary, "images": [{"name": n, **r} for n, r in zip(names, per_image)]}
 
 
+def memory_section(args: argparse.Namespace) -> list[dict]:
+    """Peak memory of the Ray Data region stage at ``--memory-sizes`` inputs (pbc11 images)."""
+    from benchmarks.stage_memory import measure_stage_memory
+
+    pbc = args.data.parent
+    paths = sorted(str(p) for p in pbc.glob("unlabeled/*.jpg")) + sorted(str(p) for p in pbc.glob("labeled/*/*.jpg"))
+    sizes = [n for n in args.memory_sizes if n <= len(paths)]
+    rows = measure_stage_memory(paths, sizes, preset="default")
+    print("\nRay Data region stage (default preset), peak RSS of driver + Ray processes")
+    print(f"{'inputs':>7}{'regions':>9}{'seconds':>9}{'baseline MiB':>14}{'peak MiB':>10}{'peak-baseline':>15}")
+    for r in rows:
+        print(f"{r['inputs']:>7}{r['regions']:>9}{r['seconds']:>9}{r['baseline_mib']:>14}{r['peak_mib']:>10}"
+              f"{r['peak_over_baseline_mib']:>15}")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     cv2.setNumThreads(args.threads)
     report = {"args": {k: str(v) for k, v in vars(args).items()}}
     with threadpool_limits(limits=args.threads):
         report["per_image"] = per_image_section(args)
-    # Further sections (e.g. the Ray Data peak-memory comparison) add their own key to `report`.
+    if args.memory_sizes:
+        report["ray_stage_memory"] = memory_section(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(f"\nwrote {args.out}")

@@ -15,6 +15,8 @@ regions.parquet, one row per kept region:
     x, y, w, h (int32): box in original-image pixels.
     fill_rate (float32): region pixels / box pixels.
     area (int64): region pixels.
+    kind (string): ``nucleated`` or ``platelet`` (size relative to the red cells, default preset),
+        ``cell`` (paper preset); filter on it to keep only white cells, say.
     crop_path (string): crop file, relative to the stage's output folder.
 """
 
@@ -49,6 +51,7 @@ REGIONS_SCHEMA = pa.schema(
         ("h", pa.int32()),
         ("fill_rate", pa.float32()),
         ("area", pa.int64()),
+        ("kind", pa.string()),
         ("crop_path", pa.string()),
     ]
 )

@@ -75,6 +75,7 @@ def _write_region(rgb: np.ndarray, row: dict, k: int, region, cfg: RegionsConfig
         "h": region.h,
         "fill_rate": float(region.fill_rate),
         "area": int(region.area),
+        "kind": region.kind,
         "crop_path": rel,
     }
 

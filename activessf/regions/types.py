@@ -14,6 +14,8 @@ class Region:
         w, h: Box width and height.
         area: Number of region pixels.
         fill_rate: ``area / (w * h)``.
+        kind: What the region holds: ``"nucleated"`` or ``"platelet"`` (default preset), or
+            ``"cell"`` where the preset does not tell kinds apart (paper preset).
     """
 
     x: int
@@ -22,3 +24,4 @@ class Region:
     h: int
     area: int
     fill_rate: float
+    kind: str = "cell"

@@ -1,0 +1,240 @@
+"""The ``default`` CRF preset: cell regions on smears of any stain shade and magnification.
+
+Same idea as the paper's CRF (denoise, colour clustering, stain mask, shape filter), with every
+constant tied to the image instead of to one microscope:
+
+1. Denoise with a small Gaussian (sensor noise is pixel-sized).
+2. Colour model (``adaptive_colour``): K-means in optical density; the brightest sizeable
+   cluster is the background, the dye direction most stained pixels share is the red cells'
+   (they dominate every smear, and all their pixels share it whatever their thickness).
+3. Stain mask: pixels holding dye *other than* the red cells' (OD perpendicular to the
+   red-cell direction) above Otsu's threshold and the red cells' own noise, or denser than two
+   stacked red cells. No hue is named, so a bluer, redder or shifted stain works the same.
+4. Scale (``adaptive_scale``): the red-cell diameter ``d``; every length below is a multiple.
+5. Stained parts within ``2 * group_radius_d`` are one object (the lobes of one nucleus).
+   Objects are ``platelet`` (stain smaller than ``min_nucleated_d``, a platelet is ~0.3 d) or
+   ``nucleated``; ``keep_kinds`` picks which are returned.
+6. A nucleated object is grown to its cell: a marker-controlled watershed from its stain
+   (dilated past the nuclear edge) against background and red-cell seeds, cut of thin leaks,
+   within ``grow_margin_d``. A platelet's body is its closed, filled stain.
+7. Shape filter: the region's fill rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy import ndimage as ndi
+
+from activessf.regions.adaptive_colour import (
+    fit_stain_model,
+    nuclear_stain_mask,
+    optical_density,
+    red_cell_mask,
+    stain_components,
+    typical_rbc_density,
+)
+from activessf.regions.adaptive_scale import beyond, disk, rbc_diameter, within
+from activessf.regions.common import denoise
+from activessf.regions.config import DefaultCRFParams
+from activessf.regions.types import Region
+
+
+@dataclass(frozen=True)
+class StainedObject:
+    """One group of stained pixels (a nucleus with its lobes, or a platelet).
+
+    Attributes:
+        label: Its label in the grouped label image.
+        box: ``(x, y, w, h)`` of its stained pixels.
+        area: Stained pixel count.
+        kind: ``"nucleated"`` or ``"platelet"``.
+    """
+
+    label: int
+    box: tuple[int, int, int, int]
+    area: int
+    kind: str
+
+
+def find_regions_default(rgb: np.ndarray, params: DefaultCRFParams, seed: int) -> list[Region]:
+    """Cell regions of one smear image.
+
+    Args:
+        rgb: Image ``[H, W, 3]`` uint8.
+        params: Preset parameters.
+        seed: Seed of the colour clustering; same seed, same regions.
+
+    Returns:
+        Kept regions in original-image pixels, one per cell, with ``kind`` set.
+    """
+    blurred = denoise(rgb, params.blur_ksize, 0)
+    od = optical_density(blurred)
+    model = fit_stain_model(blurred, params, seed)
+    eosin, other = stain_components(od, model)
+    rbc_od = typical_rbc_density(eosin, other, params)
+    stain = nuclear_stain_mask(eosin, other, rbc_od, params)
+    if not stain.any():
+        return []
+    red = red_cell_mask(eosin, stain, rbc_od)
+    d = rbc_diameter(red, stain, params)
+    if d <= 0:
+        return []
+    labels, objects = stained_objects(stain, d, params)
+    wanted = [o for o in objects if o.kind in params.keep_kinds]
+    cells = cell_masks(blurred, labels, wanted, eosin, other, red, d, params)
+    regions = []
+    for obj in wanted:
+        region = cell_region(obj, cells)
+        if region.fill_rate >= params.min_fill_rate:
+            regions.append(region)
+    return regions
+
+
+def stained_objects(stain: np.ndarray, d: float, params: DefaultCRFParams) -> tuple[np.ndarray, list[StainedObject]]:
+    """Group stained pixels into objects and name each object's kind.
+
+    Args:
+        stain: ``[H, W]`` bool nuclear-stain mask.
+        d: Red-cell diameter in pixels.
+        params: Preset parameters (``speck_radius_d``, ``group_radius_d``, ``min_platelet_d``,
+            ``min_nucleated_d``).
+
+    Returns:
+        ``(labels, objects)``: ``labels`` ``[H, W]`` int32 holds each object's label on its
+        stained pixels (0 elsewhere); ``objects`` lists the objects big enough to keep.
+    """
+    clean = stain.astype(np.uint8)
+    if params.speck_radius_d * d >= 1:
+        clean = cv2.morphologyEx(clean, cv2.MORPH_OPEN, disk(params.speck_radius_d * d))
+    grouped = within(clean, params.group_radius_d * d).astype(np.uint8)
+    n, labels = cv2.connectedComponents(grouped, connectivity=8)
+    labels = (labels * clean).astype(np.int32)
+    areas = np.bincount(labels.ravel(), minlength=n)
+    objects = []
+    for label, sl in enumerate(ndi.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        eq_diameter = np.sqrt(4.0 * areas[label] / np.pi) / d
+        if eq_diameter < params.min_platelet_d:
+            continue
+        kind = "nucleated" if eq_diameter >= params.min_nucleated_d else "platelet"
+        box = (sl[1].start, sl[0].start, sl[1].stop - sl[1].start, sl[0].stop - sl[0].start)
+        objects.append(StainedObject(label=label, box=box, area=int(areas[label]), kind=kind))
+    return labels, objects
+
+
+def cell_masks(
+    rgb: np.ndarray,
+    labels: np.ndarray,
+    objects: list[StainedObject],
+    eosin: np.ndarray,
+    other: np.ndarray,
+    red: np.ndarray,
+    d: float,
+    params: DefaultCRFParams,
+) -> np.ndarray:
+    """Each object's cell: nuclei grown to their cytoplasm, platelets filled in.
+
+    Args:
+        rgb: Denoised image ``[H, W, 3]`` uint8.
+        labels: ``[H, W]`` object labels from ``stained_objects``.
+        objects: Objects to return cells for.
+        eosin, other: ``[H, W]`` dye components.
+        red: ``[H, W]`` bool red-cell mask.
+        d: Red-cell diameter in pixels.
+        params: Preset parameters.
+
+    Returns:
+        ``[H, W]`` int32: each object's label on its cell pixels, 0 elsewhere.
+    """
+    keep = np.zeros(int(labels.max()) + 1, bool)
+    keep[[o.label for o in objects]] = True
+    stained = np.where(keep[labels], labels, 0).astype(np.int32)
+    cells = stained.copy()
+    nucleated = [o.label for o in objects if o.kind == "nucleated"]
+    if params.grow_margin_d > 0 and nucleated:
+        grown = grow_nuclei(rgb, stained, eosin, other, red, d, params)
+        is_nucleated = np.zeros(len(keep), bool)
+        is_nucleated[nucleated] = True
+        cells = np.where(is_nucleated[grown], grown, cells)
+    # A platelet is granular: its stained pixels are speckled; its body is their closed hull.
+    kernel = disk(params.strand_radius_d * d)
+    pad = kernel.shape[0]
+    for obj in objects:
+        if obj.kind == "platelet":
+            x, y, w, h = obj.box
+            own = (stained[y : y + h, x : x + w] == obj.label).astype(np.uint8)
+            # Zero padding, so that the closing cannot grow the body along its box edges.
+            own = cv2.copyMakeBorder(own, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+            body = ndi.binary_fill_holes(cv2.morphologyEx(own, cv2.MORPH_CLOSE, kernel))[pad:-pad, pad:-pad]
+            view = cells[y : y + h, x : x + w]
+            view[body & (view == 0)] = obj.label
+    return cells
+
+
+def grow_nuclei(
+    rgb: np.ndarray,
+    stained: np.ndarray,
+    eosin: np.ndarray,
+    other: np.ndarray,
+    red: np.ndarray,
+    d: float,
+    params: DefaultCRFParams,
+) -> np.ndarray:
+    """Marker-controlled watershed of the cells around the stained objects.
+
+    Seeds: each object's stained pixels dilated by ``seed_ring_d`` (past the nuclear edge, into
+    the cytoplasm: a flood from the nucleus itself would stop at the nuclear edge, the cell's
+    strongest); one outside label on background pixels, on red-cell cores and beyond
+    ``grow_margin_d``. Each cell then extends to the strongest colour edge between its seed
+    and the outside, i.e. the edge of its cytoplasm.
+
+    Args:
+        rgb: Denoised image ``[H, W, 3]`` uint8.
+        stained: ``[H, W]`` int32 object labels on their stained pixels.
+        eosin, other: ``[H, W]`` dye components.
+        red: ``[H, W]`` bool red-cell mask.
+        d: Red-cell diameter in pixels.
+        params: Preset parameters.
+
+    Returns:
+        ``[H, W]`` int32 cell labels (compact bodies joined to their seed), 0 elsewhere.
+    """
+    near = within(stained > 0, params.grow_margin_d * d)
+    markers = cv2.dilate(stained.astype(np.float32), disk(params.seed_ring_d * d)).astype(np.int32)
+    cone = other < np.tan(np.radians(params.rbc_cone_deg)) * eosin
+    red_core = beyond(red & cone, params.strand_radius_d * d)
+    background = np.hypot(eosin, other) < params.background_od
+    outside = int(stained.max()) + 1
+    markers[((red_core | background) & (markers == 0)) | ~near] = outside
+    # Smoothing at a fraction of d hides granules and chromatin, whose edges are not the cell's.
+    smooth = cv2.GaussianBlur(rgb, (0, 0), max(0.5, params.edge_sigma_d * d))
+    cv2.watershed(np.ascontiguousarray(smooth[..., ::-1]), markers)
+    cells = np.where((markers > 0) & (markers != outside) & near, markers, 0)
+    # A cell body is compact: an opening cuts the thin strands a basin can leak along red-cell
+    # rims, and only what stays joined to a stained object is kept.
+    body = cv2.morphologyEx((cells > 0).astype(np.uint8), cv2.MORPH_OPEN, disk(params.strand_radius_d * d))
+    _, parts = cv2.connectedComponents(body | (stained > 0).astype(np.uint8))
+    joined = np.zeros(int(parts.max()) + 1, bool)
+    joined[np.unique(parts[stained > 0])] = True
+    return np.where(joined[parts] & (body > 0), cells, stained).astype(np.int32)
+
+
+def cell_region(obj: StainedObject, cells: np.ndarray) -> Region:
+    """The box of one object's cell pixels.
+
+    Args:
+        obj: The stained object.
+        cells: ``[H, W]`` int32 cell labels from ``cell_masks``.
+
+    Returns:
+        The region; its fill rate is cell pixels over box pixels.
+    """
+    ys, xs = np.nonzero(cells == obj.label)
+    x, y = int(xs.min()), int(ys.min())
+    w, h = int(xs.max()) - x + 1, int(ys.max()) - y + 1
+    area = len(xs)
+    return Region(x=x, y=y, w=w, h=h, area=area, fill_rate=area / float(w * h), kind=obj.kind)

@@ -1,0 +1,188 @@
+"""Scale of one smear for the ``default`` CRF preset: the red-cell diameter ``d``.
+
+Red cells are the one population every smear has, with a size fixed by biology (about 7.5 um),
+so measuring them gives the image's magnification. Measured two ways on a shrunk, hole-filled
+red-cell mask: the granulometric mode (the disk radius whose openings remove the most area,
+robust to touching cells) and, where enough lie alone, the median size of whole isolated red
+cells (which measures red cells only). Morphology runs through distance transforms, so its cost
+does not grow with the radius.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy import ndimage as ndi
+
+from activessf.regions.config import DefaultCRFParams
+
+
+def disk(radius: float) -> np.ndarray:
+    """Elliptic structuring element of the given radius (at least 3x3)."""
+    r = max(1, round(radius))
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def within(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Dilation by a Euclidean disk, via a distance transform (cost independent of the radius).
+
+    Args:
+        mask: ``[H, W]`` bool or uint8.
+        radius: Disk radius in pixels.
+
+    Returns:
+        ``[H, W]`` bool, the pixels within ``radius`` of ``mask``.
+    """
+    if not np.any(mask):
+        return np.zeros(mask.shape, bool)
+    outside = (np.asarray(mask) == 0).astype(np.uint8)
+    return cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_5) <= radius
+
+
+def beyond(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Erosion by a Euclidean disk: the mask pixels farther than ``radius`` from its outside.
+
+    Args:
+        mask: ``[H, W]`` bool or uint8.
+        radius: Disk radius in pixels.
+
+    Returns:
+        ``[H, W]`` bool.
+    """
+    inside = (np.asarray(mask) != 0).astype(np.uint8)
+    return cv2.distanceTransform(inside, cv2.DIST_L2, cv2.DIST_MASK_5) > radius
+
+
+def opening_areas(mask: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """Area left after opening ``mask`` by a Euclidean disk of each radius.
+
+    Opening by a disk of radius r = the points within r of a pixel whose distance to the
+    background exceeds r; two exact distance transforms per radius, whatever r is, instead of
+    a morphological pass whose cost grows with the kernel.
+
+    Args:
+        mask: ``[H, W]`` uint8, nonzero = object.
+        radii: ``[R]`` radii in pixels.
+
+    Returns:
+        ``[R]`` float64 object areas in pixels.
+    """
+    inside = cv2.distanceTransform(mask, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    areas = np.zeros(len(radii))
+    for i, r in enumerate(radii):
+        core = inside > r
+        if not core.any():
+            break
+        to_core = cv2.distanceTransform((~core).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        areas[i] = np.count_nonzero(to_core <= r)
+    return areas
+
+
+def shrink(mask: np.ndarray, params: DefaultCRFParams) -> tuple[np.ndarray, float]:
+    """``mask`` resized to about ``params.scale_pixels`` pixels (never enlarged), and the factor."""
+    h, w = mask.shape
+    f = max(1.0, float(np.sqrt(h * w / params.scale_pixels)))
+    size = (max(1, round(w / f)), max(1, round(h / f)))
+    return cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5, f
+
+
+def fill_cells(mask: np.ndarray) -> np.ndarray:
+    """Close gaps of a few pixels, then fill holes: a red cell's pale centre becomes part of it.
+
+    Used on shrunk masks only, where a pixel is a fixed fraction of the field, not of a cell.
+
+    Args:
+        mask: ``[H, W]`` bool.
+
+    Returns:
+        ``[H, W]`` uint8.
+    """
+    # The pale centre often leaks out through a gap in the rim, and an open ring is not filled.
+    closed = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, disk(2))
+    return ndi.binary_fill_holes(closed).astype(np.uint8)
+
+
+def isolated_diameters(red: np.ndarray, stain: np.ndarray, min_solidity: float) -> np.ndarray:
+    """Equivalent diameters of the objects that look like one whole red cell.
+
+    Whole means: convex (solidity at least ``min_solidity``, so no clump of overlapping cells),
+    not cut by the image border, holding no nuclear stain.
+
+    Args:
+        red: ``[H, W]`` uint8 filled red-cell mask.
+        stain: ``[H, W]`` bool nuclear-stain mask, same size.
+        min_solidity: Area over convex-hull area needed.
+
+    Returns:
+        ``[N]`` diameters in pixels of ``red``.
+    """
+    h, w = red.shape
+    contours, _ = cv2.findContours(red, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    out = []
+    for c in contours:
+        x, y, cw, ch = cv2.boundingRect(c)
+        area = cv2.contourArea(c)
+        # Objects of a few pixels are noise at the shrunk resolution.
+        if x == 0 or y == 0 or x + cw >= w or y + ch >= h or area < 16:
+            continue
+        if area < min_solidity * cv2.contourArea(cv2.convexHull(c)):
+            continue
+        box = np.zeros((ch, cw), np.uint8)
+        cv2.drawContours(box, [c - [x, y]], -1, 1, -1)
+        if (stain[y : y + ch, x : x + cw] & (box > 0)).any():
+            continue
+        out.append(np.sqrt(4.0 * area / np.pi))
+    return np.array(out)
+
+
+def granulometry_diameter(mask: np.ndarray, params: DefaultCRFParams) -> float:
+    """Dominant object diameter of a filled mask: where openings lose most area per unit radius.
+
+    Args:
+        mask: ``[H, W]`` uint8 filled cell mask.
+        params: Preset parameters (``scale_steps``).
+
+    Returns:
+        Diameter in pixels of ``mask``; 0.0 when it is empty.
+    """
+    if not mask.any():
+        return 0.0
+    radii = np.geomspace(1.0, max(2.0, min(mask.shape) / 3.0), params.scale_steps)
+    areas = opening_areas(mask, radii)
+    # What the first opening (radius 1) removes is pixel noise and is not counted.
+    loss = np.convolve(-np.diff(areas) / np.diff(radii), [0.25, 0.5, 0.25], mode="same")
+    if not loss.any():
+        return 0.0
+    # A disk of radius R survives every opening by r < R and none by r > R: the loss peaks at R.
+    i = int(np.argmax(loss))
+    return float(radii[i] + radii[i + 1])
+
+
+def rbc_diameter(red: np.ndarray, stain: np.ndarray, params: DefaultCRFParams) -> float:
+    """The red-cell diameter ``d`` of a smear, in pixels.
+
+    Measured on a copy shrunk to about ``params.scale_pixels`` pixels (a size does not need
+    full resolution), pale centres filled. First the granulometric mode of all cells (white
+    cells included, as solid objects rather than speckled rings): red cells outnumber
+    everything else on a smear. Then, where at least ``params.min_isolated`` red cells lie
+    alone and whole within a factor 2 of the mode, their median equivalent diameter, which
+    measures red cells only.
+
+    Args:
+        red: ``[H, W]`` bool red-cell mask.
+        stain: ``[H, W]`` bool nuclear-stain mask.
+        params: Preset parameters.
+
+    Returns:
+        Diameter in original-image pixels; 0.0 when there are no cells.
+    """
+    small_red, f = shrink(red, params)
+    small_stain, _ = shrink(stain, params)
+    mode = granulometry_diameter(fill_cells(small_red | small_stain), params)
+    isolated = isolated_diameters(fill_cells(small_red), small_stain, params.min_solidity)
+    # Lone cells within a factor 2 of the mode: fragments and debris are smaller, and the mode
+    # itself can sit on a white cell or a clump when red cells are few or crowded.
+    isolated = isolated[(isolated >= mode / 2) & (isolated <= 2 * mode)]
+    if len(isolated) >= params.min_isolated:
+        return float(np.median(isolated) * f)
+    return mode * f

@@ -20,6 +20,7 @@ def test_ray_features_match_local(tmp_path, shared_data, ray_session):
     run_features(str(src), str(tmp_path / "loc"), cfg, executor="local")
     t_ray, f_ray, _ = read_features(str(tmp_path / "ray" / "features.parquet"))
     t_loc, f_loc, _ = read_features(str(tmp_path / "loc" / "features.parquet"))
-    order = np.argsort(t_ray["id"].to_pylist())
-    assert sorted(t_ray["id"].to_pylist()) == t_loc["id"].to_pylist()
-    np.testing.assert_allclose(f_ray[order], f_loc, rtol=1e-4, atol=1e-5)
+    ray_ids, loc_ids = t_ray["id"].to_pylist(), t_loc["id"].to_pylist()
+    assert sorted(ray_ids) == sorted(loc_ids) and len(ray_ids) == 6
+    by_id = dict(zip(ray_ids, f_ray))
+    np.testing.assert_allclose(np.stack([by_id[i] for i in loc_ids]), f_loc, rtol=1e-4, atol=1e-5)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from activessf.config import require
+from activessf.pretrain.config import check_adamw_fields, check_view_fields
 
 
 @dataclass
@@ -62,17 +63,13 @@ class FtAugConfig:
     std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
 
     def __post_init__(self) -> None:
-        lo, hi = self.crop_scale if len(self.crop_scale) == 2 else (0.0, 0.0)
-        require(0.0 < lo <= hi <= 1.0, "aug.crop_scale", "need [min, max] with 0 < min <= max <= 1")
-        require(0.0 <= self.hflip <= 1.0, "aug.hflip", "must be in [0, 1]")
+        check_view_fields(self)
         require(0.0 <= self.vflip <= 1.0, "aug.vflip", "must be in [0, 1]")
         require(self.randaug_ops >= 0, "aug.randaug_ops", "must be >= 0")
         require(0 <= self.randaug_magnitude <= 30, "aug.randaug_magnitude", "must be in [0, 30]")
         require(0.0 <= self.label_smoothing < 1.0, "aug.label_smoothing", "must be in [0, 1)")
         require(self.mixup >= 0 and self.cutmix >= 0, "aug.mixup", "alphas must be >= 0")
         require(0.0 <= self.mix_prob <= 1.0, "aug.mix_prob", "must be in [0, 1]")
-        require(len(self.mean) == 3, "aug.mean", "must have 3 values")
-        require(len(self.std) == 3 and all(s > 0 for s in self.std), "aug.std", "must be 3 values > 0")
 
 
 @dataclass
@@ -95,14 +92,8 @@ class FtOptimConfig:
     class_balance: Literal["none", "loss_weights", "sampling"] = "none"
 
     def __post_init__(self) -> None:
-        require(self.blr > 0, "optim.blr", "must be > 0")
-        require(self.lr is None or self.lr > 0, "optim.lr", "must be > 0 or null")
-        require(self.min_lr >= 0, "optim.min_lr", "must be >= 0")
-        require(self.weight_decay >= 0, "optim.weight_decay", "must be >= 0")
-        require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas", "need two values in [0, 1)")
+        check_adamw_fields(self)
         require(self.layer_decay is None or 0 < self.layer_decay <= 1, "optim.layer_decay", "must be in (0, 1] or null")
-        require(self.warmup_epochs >= 0, "optim.warmup_epochs", "must be >= 0")
-        require(self.epochs >= 1, "optim.epochs", "must be >= 1")
         require(self.batch_size >= 2, "optim.batch_size", "must be >= 2 (mixup pairs, batch norm)")
         require(self.clip_grad is None or self.clip_grad > 0, "optim.clip_grad", "must be > 0 or null")
 

@@ -97,12 +97,28 @@ class AugConfig:
     std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
 
     def __post_init__(self) -> None:
-        require(len(self.crop_scale) == 2, "aug.crop_scale", "must be [min, max]")
-        lo, hi = self.crop_scale if len(self.crop_scale) == 2 else (0.0, 0.0)
-        require(0.0 < lo <= hi <= 1.0, "aug.crop_scale", "need 0 < min <= max <= 1")
-        require(0.0 <= self.hflip <= 1.0, "aug.hflip", "must be in [0, 1]")
-        require(len(self.mean) == 3, "aug.mean", "must have 3 values")
-        require(len(self.std) == 3 and all(s > 0 for s in self.std), "aug.std", "must be 3 values > 0")
+        check_view_fields(self)
+
+
+def check_view_fields(aug: Any) -> None:
+    """Validate the crop/flip/normalisation fields shared by pretraining and fine-tuning."""
+    require(len(aug.crop_scale) == 2, "aug.crop_scale", "must be [min, max]")
+    lo, hi = aug.crop_scale if len(aug.crop_scale) == 2 else (0.0, 0.0)
+    require(0.0 < lo <= hi <= 1.0, "aug.crop_scale", "need 0 < min <= max <= 1")
+    require(0.0 <= aug.hflip <= 1.0, "aug.hflip", "must be in [0, 1]")
+    require(len(aug.mean) == 3, "aug.mean", "must have 3 values")
+    require(len(aug.std) == 3 and all(s > 0 for s in aug.std), "aug.std", "must be 3 values > 0")
+
+
+def check_adamw_fields(o: Any) -> None:
+    """Validate the AdamW + warm-up/cosine fields shared by pretraining and fine-tuning."""
+    require(o.blr > 0, "optim.blr", "must be > 0")
+    require(o.lr is None or o.lr > 0, "optim.lr", "must be > 0 or null")
+    require(o.min_lr >= 0, "optim.min_lr", "must be >= 0")
+    require(o.weight_decay >= 0, "optim.weight_decay", "must be >= 0")
+    require(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), "optim.betas", "need two values in [0, 1)")
+    require(o.warmup_epochs >= 0, "optim.warmup_epochs", "must be >= 0")
+    require(o.epochs >= 1, "optim.epochs", "must be >= 1")
 
 
 @dataclass
@@ -124,13 +140,7 @@ class OptimConfig:
     clip_grad: float | None = None
 
     def __post_init__(self) -> None:
-        require(self.blr > 0, "optim.blr", "must be > 0")
-        require(self.lr is None or self.lr > 0, "optim.lr", "must be > 0 or null")
-        require(self.min_lr >= 0, "optim.min_lr", "must be >= 0")
-        require(self.weight_decay >= 0, "optim.weight_decay", "must be >= 0")
-        require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas", "need two values in [0, 1)")
-        require(self.warmup_epochs >= 0, "optim.warmup_epochs", "must be >= 0")
-        require(self.epochs >= 1, "optim.epochs", "must be >= 1")
+        check_adamw_fields(self)
         require(self.batch_size >= 1, "optim.batch_size", "must be >= 1")
         require(self.accum_steps >= 1, "optim.accum_steps", "must be >= 1")
         require(self.clip_grad is None or self.clip_grad > 0, "optim.clip_grad", "must be > 0 or null")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from activessf.config import require
-from activessf.pretrain.config import check_adamw_fields, check_view_fields
+from activessf.pretrain.config import check_adamw_fields, check_run_fields, check_view_fields
 
 
 @dataclass
@@ -128,14 +128,8 @@ class FtTrainConfig:
         require(self.n_folds >= 2, "train.n_folds", "must be >= 2")
         require(self.only_folds is None or all(0 <= f < self.n_folds for f in self.only_folds), "train.only_folds",
                 "each must be in [0, n_folds)")
-        require(self.num_workers >= 1, "train.num_workers", "must be >= 1")
-        require(self.cpus_per_worker > 0, "train.cpus_per_worker", "must be > 0")
-        require(self.checkpoint_every >= 1, "train.checkpoint_every", "must be >= 1")
-        require(self.keep_checkpoints is None or self.keep_checkpoints >= 1, "train.keep_checkpoints", "must be >= 1 or null")
-        require(self.max_failures >= -1, "train.max_failures", "must be >= -1")
-        require(bool(self.run_name) and "/" not in self.run_name, "train.run_name", "must be a plain name")
+        check_run_fields(self)
         require(self.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1")
-        require(self.stop_after_epochs is None or self.stop_after_epochs >= 1, "train.stop_after_epochs", "must be >= 1")
 
 
 @dataclass

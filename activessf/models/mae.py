@@ -32,6 +32,14 @@ def sincos_table(grid: tuple[int, int], dim: int, prefix: int) -> torch.Tensor:
     return torch.cat([torch.zeros(prefix, dim), table], dim=0).unsqueeze(0)
 
 
+def fix_sincos_pos_embed(encoder: nn.Module) -> None:
+    """Give a timm ViT encoder fixed (frozen) 2-D sin-cos position embeddings, as MAE does."""
+    prefix = 0 if encoder.no_embed_class else encoder.num_prefix_tokens
+    with torch.no_grad():
+        encoder.pos_embed.copy_(sincos_table(tuple(encoder.patch_embed.grid_size), encoder.embed_dim, prefix))
+    encoder.pos_embed.requires_grad_(False)
+
+
 class MAE(nn.Module):
     """Encoder + decoder + masked pixel loss.
 

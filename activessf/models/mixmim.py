@@ -27,7 +27,7 @@ from timm.models.vision_transformer import VisionTransformer
 
 from activessf.models.decoder import PixelDecoder, reconstruct_pixels
 from activessf.models.encoder import build_encoder, patch_size_of
-from activessf.models.mae import sincos_table
+from activessf.models.mae import fix_sincos_pos_embed
 from activessf.models.masking import (
     masked_mse,
     normalize_patches,
@@ -138,10 +138,7 @@ def build_mixmim(cfg) -> MixMIM:
     m, a = cfg.model, cfg.aug
     encoder = build_encoder(m.encoder, m.img_size, m.patch_size, m.encoder_kwargs)
     if m.sincos_pos_embed:
-        prefix = 0 if encoder.no_embed_class else encoder.num_prefix_tokens
-        with torch.no_grad():
-            encoder.pos_embed.copy_(sincos_table(tuple(encoder.patch_embed.grid_size), encoder.embed_dim, prefix))
-        encoder.pos_embed.requires_grad_(False)
+        fix_sincos_pos_embed(encoder)
     for name in ("cls_token", "reg_token"):
         # No patch token reads the prefix (that would mix images) and the loss ignores it, so it
         # gets no gradient; frozen so DDP does not wait for one. It is exported at its init.

@@ -26,7 +26,7 @@ from timm.models.vision_transformer import VisionTransformer
 from torchvision.transforms import InterpolationMode, v2
 
 from activessf.models.encoder import build_encoder
-from activessf.models.mae import sincos_table
+from activessf.models.mae import fix_sincos_pos_embed
 from activessf.models.registry import register_method
 from activessf.models.views import ImageViews, to_nchw_uint8
 
@@ -177,10 +177,6 @@ def build_mocov3(cfg) -> MoCoV3:
     m, a = cfg.model, cfg.aug
     encoder = build_encoder(m.encoder, m.img_size, m.patch_size, m.encoder_kwargs)
     if m.sincos_pos_embed:
-        # Fixed 2-D sin-cos positions, as MoCo v3 uses for ViT.
-        prefix = 0 if encoder.no_embed_class else encoder.num_prefix_tokens
-        with torch.no_grad():
-            encoder.pos_embed.copy_(sincos_table(tuple(encoder.patch_embed.grid_size), encoder.embed_dim, prefix))
-        encoder.pos_embed.requires_grad_(False)
+        fix_sincos_pos_embed(encoder)  # fixed 2-D sin-cos positions, as MoCo v3 / MAE use for ViT
     views = TwoViews(m.img_size, a.crop_scale, a.hflip, a.mean, a.std)
     return MoCoV3(encoder, views, m.proj_dim, m.proj_hidden_dim, m.moco_temperature, m.moco_momentum)

@@ -146,6 +146,17 @@ class OptimConfig:
         require(self.clip_grad is None or self.clip_grad > 0, "optim.clip_grad", "must be > 0 or null")
 
 
+def check_run_fields(t: Any) -> None:
+    """Validate the Ray Train run fields shared by pretraining and fine-tuning."""
+    require(t.num_workers >= 1, "train.num_workers", "must be >= 1")
+    require(t.cpus_per_worker > 0, "train.cpus_per_worker", "must be > 0")
+    require(t.checkpoint_every >= 1, "train.checkpoint_every", "must be >= 1")
+    require(t.keep_checkpoints is None or t.keep_checkpoints >= 1, "train.keep_checkpoints", "must be >= 1 or null")
+    require(t.max_failures >= -1, "train.max_failures", "must be >= -1 (-1 = unlimited)")
+    require(bool(t.run_name) and "/" not in t.run_name, "train.run_name", "must be a plain name")
+    require(t.stop_after_epochs is None or t.stop_after_epochs >= 1, "train.stop_after_epochs", "must be >= 1")
+
+
 @dataclass
 class TrainConfig:
     """How the run executes: workers, precision, checkpoints, fault tolerance."""
@@ -175,16 +186,10 @@ class TrainConfig:
     debug_crash_epoch: int | None = None
 
     def __post_init__(self) -> None:
-        require(self.num_workers >= 1, "train.num_workers", "must be >= 1")
-        require(self.cpus_per_worker > 0, "train.cpus_per_worker", "must be > 0")
-        require(self.checkpoint_every >= 1, "train.checkpoint_every", "must be >= 1")
-        require(self.keep_checkpoints is None or self.keep_checkpoints >= 1, "train.keep_checkpoints", "must be >= 1 or null")
+        check_run_fields(self)
         require(self.shuffle_buffer >= 0, "train.shuffle_buffer", "must be >= 0")
-        require(self.max_failures >= -1, "train.max_failures", "must be >= -1 (-1 = unlimited)")
-        require(bool(self.run_name) and "/" not in self.run_name, "train.run_name", "must be a plain name")
         require(self.log_every >= 0, "train.log_every", "must be >= 0")
         require(self.num_reconstructions >= 0, "train.num_reconstructions", "must be >= 0")
-        require(self.stop_after_epochs is None or self.stop_after_epochs >= 1, "train.stop_after_epochs", "must be >= 1")
         require(self.debug_crash_epoch is None or self.debug_crash_epoch >= 1, "train.debug_crash_epoch", "must be >= 1")
 
 

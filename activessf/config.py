@@ -92,8 +92,9 @@ def build_config(
     tree: dict = {}
     if yaml_path is not None:
         tree = load_yaml(yaml_path)
-        if section is not None and isinstance(tree.get(section), dict):
-            tree = tree[section]
+        if section is not None and any(isinstance(tree.get(s), dict) for s in SECTIONS):
+            # A pipeline YAML: this stage's section, or its defaults when the file has none.
+            tree = tree.get(section) or {}
     for text in overrides or []:
         key, value = parse_override(text)
         head = key.split(".", 1)[0]

@@ -168,6 +168,30 @@ def _run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pipeline_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output", help="run folder (shortcut for --set pipeline.output=...)")
+    p.add_argument("--labeled", help="labeled ImageFolder (shortcut for --set pipeline.labeled=...)")
+    p.add_argument("--unlabeled", help="unlabeled images/slides (shortcut for --set pipeline.unlabeled=...)")
+
+
+def _run_pipeline(args: argparse.Namespace) -> int:
+    from activessf.pipeline.plan import build_plan
+
+    shortcuts = {"output": "pipeline.output", "labeled": "pipeline.labeled", "unlabeled": "pipeline.unlabeled"}
+    plan = build_plan(args.config, _overrides(args, **shortcuts))
+    from activessf.pipeline.run import StageStopped, run_pipeline
+
+    try:
+        result = run_pipeline(plan)
+    except (InputError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from exc
+    except StageStopped as exc:
+        print(f"{exc}; rerun the same command to resume")
+        return 0
+    print(f"report: {result['report'] or 'not written (pipeline.report: false)'}")
+    return 0
+
+
 COMMANDS = [
     Command("regions", "Cell Region Filtering: images -> cell regions, crops, manifest", _regions_args, _run_regions),
     Command("features", "Backbone features of crops (Ray Data, GPU actors when present)", _features_args, _run_features),
@@ -175,4 +199,5 @@ COMMANDS = [
     Command("pretrain", "Self-supervised pretraining on Ray Train (MAE)", _pretrain_args, _run_pretrain),
     Command("finetune", "Fine-tune an encoder or baseline over shared stratified folds (Ray Train)", _finetune_args, _run_finetune),
     Command("compare", "Compare fine-tuning runs: tables with paired t-tests, figures", _compare_args, _run_compare),
+    Command("run", "The whole pipeline in one resumable run folder, with report.md/html", _pipeline_args, _run_pipeline),
 ]

@@ -7,15 +7,17 @@ every method, so comparisons are paired). Workers run the plain engine
 ``activessf.distributed.pretrain``: rank 0 saves ``state.pt`` every ``train.checkpoint_every``
 epochs and at the end, where it also stores the test predictions; rerunning with the same
 ``storage_path`` and run name (``<run_name>_fold<k>``) resumes from the latest checkpoint. A
-fold whose outputs are complete (``fold_<k>/metrics.json``) is not rerun. Folds run one after
-another (each may use several workers / GPUs); running them concurrently is not implemented.
+fold whose outputs are complete (``fold_<k>/metrics.json``) is not rerun. Folds run concurrently
+as resources allow: each fold's ``TorchTrainer.fit`` runs in a zero-CPU Ray task (the V2 way to
+run several trainers from one driver), at most ``train.max_concurrent_folds`` at a time (default:
+as many as the cluster's current CPUs / GPUs hold).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any
+from typing import Any, Iterator
 
 os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
 
@@ -190,6 +192,36 @@ def fit_fold(inputs: dict[str, Any], cfg: FinetuneConfig, storage_path: str) -> 
     return {"proba": pred["proba"].numpy(), "kept": pred["kept"].numpy(), "history": list(state["history"])}
 
 
+def fold_concurrency(cfg: FinetuneConfig, pending: int) -> int:
+    """Folds to train at once: ``train.max_concurrent_folds``, else what the cluster holds now."""
+    if cfg.train.max_concurrent_folds is not None:
+        return max(1, min(cfg.train.max_concurrent_folds, pending))
+    total = ray.cluster_resources()
+    t = cfg.train
+    fits = int(total.get("CPU", 0) // (t.cpus_per_worker * t.num_workers))
+    if t.use_gpu:
+        fits = min(fits, int(total.get("GPU", 0) // t.num_workers))
+    return max(1, min(fits, pending))
+
+
+def _fit_folds(pending: list[dict], cfg: FinetuneConfig, storage: str) -> Iterator[tuple[dict, dict]]:
+    """``(inputs, fit_fold result)`` per fold, in completion order."""
+    limit = fold_concurrency(cfg, len(pending)) if pending else 1
+    if limit == 1:
+        for inputs in pending:
+            yield inputs, fit_fold(inputs, cfg, storage)
+        return
+    # The task only waits on its trainer; the trainer's workers hold the CPUs / GPUs.
+    remote = ray.remote(num_cpus=0)(fit_fold).options(runtime_env={"env_vars": {"RAY_TRAIN_V2_ENABLED": "1"}})
+    waiting, running = list(pending), {}
+    while waiting or running:
+        while waiting and len(running) < limit:
+            inputs = waiting.pop(0)
+            running[remote.remote(inputs, cfg, storage)] = inputs
+        done, _ = ray.wait(list(running), num_returns=1)
+        yield running.pop(done[0]), ray.get(done[0])
+
+
 def _labeled_items(labeled: str) -> pa.Table:
     items = crop_items(labeled, labeled=True)
     items = items.filter(pa.compute.is_valid(items["label"]))
@@ -220,16 +252,19 @@ def run_finetune(labeled: str, output: str, cfg: FinetuneConfig, folds_path: str
     classes = sorted(set(folds["label"].to_pylist()))
     storage = cfg.train.storage_path or os.path.join(output, "ray_runs")
     storage = storage if "://" in storage else os.path.abspath(storage)
-    results = []
-    for fold in cfg.train.only_folds if cfg.train.only_folds is not None else range(num_folds(folds)):
-        if not fold_done(output, fold):
-            inputs = _fold_inputs(items, folds, fold, classes)
-            run = fit_fold(inputs, cfg, storage)
-            if run["proba"] is None:
-                print(f"finetune: fold {fold} stopped after epoch {run['epoch']}; rerun to resume")
-                return {"completed": False, "stopped_fold": fold, "folds": str(folds_path)}
+    wanted = cfg.train.only_folds if cfg.train.only_folds is not None else range(num_folds(folds))
+    pending = [_fold_inputs(items, folds, f, classes) for f in wanted if not fold_done(output, f)]
+    stopped = []
+    for inputs, run in _fit_folds(pending, cfg, storage):
+        if run["proba"] is None:
+            print(f"finetune: fold {inputs['fold']} stopped after epoch {run['epoch']}; rerun to resume")
+            stopped.append(inputs["fold"])
+        else:
             write_fold(output, inputs, run, cfg.method_name())
-        results.append(load_fold(output, fold))
+            print(f"finetune: fold {inputs['fold']} done ({cfg.method_name()})", flush=True)
+    if stopped:
+        return {"completed": False, "stopped_fold": min(stopped), "folds": str(folds_path)}
+    results = [load_fold(output, fold) for fold in wanted]
     extra = {"folds_digest": folds_digest(folds), "folds_path": str(folds_path), "config": to_dict(cfg)}
     paths = write_run(output, results, classes, cfg.method_name(), extra)
     return paths | {"folds": str(folds_path), "completed": True}

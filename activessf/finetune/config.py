@@ -107,6 +107,9 @@ class FtTrainConfig:
     folds_seed: int = 0
     # Run only these folds (None = all); e.g. [0, 1] for a quick check.
     only_folds: list[int] | None = None
+    # Folds trained at the same time, each its own TorchTrainer run. None = as many as the
+    # cluster's current CPUs/GPUs hold (set it on an autoscaling cluster); 1 = one after another.
+    max_concurrent_folds: int | None = None
     num_workers: int = 1
     use_gpu: bool = False
     cpus_per_worker: float = 1.0
@@ -129,6 +132,8 @@ class FtTrainConfig:
         require(self.only_folds is None or all(0 <= f < self.n_folds for f in self.only_folds), "train.only_folds",
                 "each must be in [0, n_folds)")
         check_run_fields(self)
+        require(self.max_concurrent_folds is None or self.max_concurrent_folds >= 1, "train.max_concurrent_folds",
+                "must be >= 1 or null")
         require(self.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1")
 
 

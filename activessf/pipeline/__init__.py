@@ -1,0 +1,1 @@
+"""The whole ActiveSSF pipeline as one resumable run (``activessf run``)."""

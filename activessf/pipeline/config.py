@@ -1,0 +1,80 @@
+"""Config of ``activessf run``: inputs, run folder and the arms to compare.
+
+A pipeline YAML has one section per stage (``regions``, ``features``, ``selection``,
+``pretrain``, ``finetune``) plus this ``pipeline`` section. Every arm is fine-tuned on the same
+saved folds, so the comparison is paired; the first arm is the reference of the t-tests.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from activessf.config import ConfigError, parse_override, require
+
+SAMPLE = "sample"
+
+
+@dataclass
+class ArmConfig:
+    """One method to fine-tune and score over the folds."""
+
+    name: str = ""
+    # Encoder init: pretrain on the selected crops, on every pool crop, or none (supervised).
+    pretrain: Literal["selected", "all", "none"] = "none"
+    # ``key=value`` overrides of the ``finetune`` section for this arm (e.g. model.name=resnet50).
+    finetune_overrides: list[str] = field(default_factory=list)
+    # ``key=value`` overrides of the ``pretrain`` section (e.g. model.method=mocov3).
+    pretrain_overrides: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        require(bool(self.name.strip()), "pipeline.arms[].name", "every arm needs a name")
+        for text in self.finetune_overrides + self.pretrain_overrides:
+            try:
+                parse_override(text)
+            except ConfigError as exc:
+                raise ConfigError(f"pipeline.arms[{self.name}]: {exc}") from exc
+        require(self.pretrain != "none" or not self.pretrain_overrides, f"pipeline.arms[{self.name}].pretrain_overrides",
+                "only for arms that pretrain")
+
+    def slug(self) -> str:
+        """Folder-safe name of the arm."""
+        return re.sub(r"[^a-z0-9]+", "_", self.name.lower()).strip("_") or "arm"
+
+
+def paper_arms() -> list[ArmConfig]:
+    """The paper's comparison: MAE with and without selection, supervised ViT and ResNet50."""
+    return [
+        ArmConfig("MAE w/ selection", "selected"),
+        ArmConfig("MAE w/o selection", "all"),
+        ArmConfig("ViT (supervised)", "none"),
+        ArmConfig("ResNet50 (supervised)", "none", ["model.name=resnet50", "optim.layer_decay=null"]),
+    ]
+
+
+@dataclass
+class PipelineConfig:
+    """Whole-pipeline settings (the ``pipeline`` section of the YAML)."""
+
+    # Labeled cells: ImageFolder ``<CLASS>/<image>`` (local or object storage); "sample" = embedded.
+    labeled: str = SAMPLE
+    # Unlabeled slides / images for region filtering and selection; "sample" = embedded pool.
+    unlabeled: str = SAMPLE
+    # Run folder: one sub-folder per stage, the report at its top.
+    output: str = "outputs/run"
+    # How labeled images become labeled crops. "central": region filtering, then the region
+    # containing the image centre (cell-centred labeled sets such as pbc11; labeled and pool
+    # crops then share one geometry). "all": every region inherits its image's label. "none":
+    # the images are already crops and are used whole.
+    labeled_regions: Literal["central", "all", "none"] = "central"
+    arms: list[ArmConfig] = field(default_factory=paper_arms)
+    report: bool = True
+
+    def __post_init__(self) -> None:
+        require(bool(self.labeled), "pipeline.labeled", "a labeled image folder or 'sample'")
+        require(bool(self.unlabeled), "pipeline.unlabeled", "an image folder/manifest or 'sample'")
+        require(bool(self.output), "pipeline.output", "a run folder")
+        require(len(self.arms) >= 1, "pipeline.arms", "at least one arm")
+        slugs = [a.slug() for a in self.arms]
+        require(len(set(slugs)) == len(slugs), "pipeline.arms", f"arm names must differ (folder names {slugs})")

@@ -1,0 +1,117 @@
+"""Resolve a pipeline YAML and overrides into every stage's config before any work starts.
+
+Bad config anywhere (a stage section, an arm's overrides) fails here, naming the field, so a
+long run never dies at its last stage on a typo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from activessf.config import build_config, to_dict
+from activessf.features.config import FeaturesConfig
+from activessf.finetune.config import FinetuneConfig
+from activessf.io import fs as afs
+from activessf.io.markers import fingerprint
+from activessf.pipeline.config import SAMPLE, ArmConfig, PipelineConfig
+from activessf.pretrain.config import PretrainConfig
+from activessf.regions.config import RegionsConfig
+from activessf.selection.config import SelectionConfig
+
+SOURCE_DIR = {"selected": "selection", "all": "regions_pool"}
+
+
+@dataclass
+class Plan:
+    """Every stage's resolved config and folder for one run."""
+
+    pipe: PipelineConfig
+    regions: RegionsConfig
+    features: FeaturesConfig
+    selection: SelectionConfig
+    # Pretraining folder name -> (source stage folder name, config); arms may share one.
+    pretrains: dict[str, tuple[str, PretrainConfig]] = field(default_factory=dict)
+    # Arm slug -> (arm, pretraining folder name or None, fine-tuning config).
+    arms: dict[str, tuple[ArmConfig, str | None, FinetuneConfig]] = field(default_factory=dict)
+
+    @property
+    def root(self) -> str:
+        out = self.pipe.output
+        return out if "://" in out else os.path.abspath(out)
+
+    def path(self, *parts: str) -> str:
+        return afs.join(self.root, *parts)
+
+    def labeled_input(self) -> str:
+        """Where the labeled images are (the embedded sample when ``labeled: sample``)."""
+        from activessf.data import SAMPLE_LABELED
+
+        return str(SAMPLE_LABELED) if self.pipe.labeled == SAMPLE else self.pipe.labeled
+
+    def unlabeled_input(self) -> str:
+        from activessf.data import SAMPLE_UNLABELED
+
+        return str(SAMPLE_UNLABELED) if self.pipe.unlabeled == SAMPLE else self.pipe.unlabeled
+
+    def labeled_crops(self) -> str:
+        """The labeled crops features and fine-tuning read: central crops, all regions, or the images."""
+        mode = self.pipe.labeled_regions
+        if mode == "central":
+            from activessf.pipeline.labeled import MANIFEST
+
+            return self.path(MANIFEST)
+        return self.path("regions_labeled") if mode == "all" else self.labeled_input()
+
+    def resolved(self) -> dict:
+        """The whole resolved config, one section per stage (saved beside the outputs)."""
+        return {
+            "pipeline": to_dict(self.pipe), "regions": to_dict(self.regions), "features": to_dict(self.features),
+            "selection": to_dict(self.selection),
+            "pretrain": {name: {"source": src, **to_dict(cfg)} for name, (src, cfg) in self.pretrains.items()},
+            "finetune": {slug: {"arm": arm.name, "pretrain": pre, **to_dict(cfg)} for slug, (arm, pre, cfg) in self.arms.items()},
+        }
+
+
+def _pretrain_folder(arm: ArmConfig) -> str:
+    base = f"pretrain_{arm.pretrain}"
+    return base + (f"_{fingerprint(arm.pretrain_overrides)[:8]}" if arm.pretrain_overrides else "")
+
+
+def _encoder_overrides(pcfg: PretrainConfig, encoder_path: str) -> list[str]:
+    """Fine-tune the encoder a pretraining exports: same timm name, patch size and kwargs."""
+    m = pcfg.model
+    return [f"model.name={m.encoder}", f"model.patch_size={json.dumps(m.patch_size)}",
+            f"model.encoder_kwargs={json.dumps(m.encoder_kwargs)}", f"model.init={json.dumps(encoder_path)}"]
+
+
+def build_plan(yaml_path: str | None, overrides: list[str] | None = None) -> Plan:
+    """Every config of a run from ``yaml_path`` (sections per stage) and ``section.key=value`` overrides.
+
+    Args:
+        yaml_path: Pipeline YAML (None = all defaults).
+        overrides: ``--set`` strings, each prefixed by its section (``finetune.optim.epochs=3``).
+
+    Returns:
+        The plan; raises ``ConfigError`` naming the field on any invalid value.
+    """
+    sets = list(overrides or [])
+    pipe = build_config(PipelineConfig, yaml_path, sets, section="pipeline")
+    plan = Plan(pipe, build_config(RegionsConfig, yaml_path, sets, section="regions"),
+                build_config(FeaturesConfig, yaml_path, sets, section="features"),
+                build_config(SelectionConfig, yaml_path, sets, section="selection"))
+    for arm in pipe.arms:
+        folder = None
+        ft_sets = list(sets)
+        if arm.pretrain != "none":
+            folder = _pretrain_folder(arm)
+            pre_sets = sets + [f"pretrain.{s}" for s in arm.pretrain_overrides]
+            pcfg = build_config(PretrainConfig, yaml_path, pre_sets + [f"pretrain.train.run_name={folder}"],
+                                section="pretrain")
+            plan.pretrains[folder] = (SOURCE_DIR[arm.pretrain], pcfg)
+            ft_sets += [f"finetune.{s}" for s in _encoder_overrides(pcfg, plan.path(folder, "encoder.safetensors"))]
+        ft_sets += [f"finetune.{s}" for s in arm.finetune_overrides]
+        ft_sets += [f"finetune.train.run_name={arm.slug()}", f"finetune.train.method_name={json.dumps(arm.name)}"]
+        plan.arms[arm.slug()] = (arm, folder, build_config(FinetuneConfig, yaml_path, ft_sets, section="finetune"))
+    return plan

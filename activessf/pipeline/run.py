@@ -1,0 +1,229 @@
+"""``activessf run``: every stage of ActiveSSF in one run folder, resumable stage by stage.
+
+Stages: regions (pool, and the labeled images when ``labeled_regions``) -> features (labeled,
+pool) -> prototypes and selection -> one pretraining per distinct (source, overrides) -> 5-fold
+fine-tuning per arm on one shared folds file -> comparison -> report. A stage is skipped when
+``pipeline_state.json`` records it finished with the same fingerprint (its config, inputs and
+upstream fingerprints), so a rerun after an interruption resumes at the first unfinished stage;
+inside a stage, pretraining and fine-tuning resume from their Ray Train checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import yaml
+
+from activessf.config import to_dict
+from activessf.io import fs as afs
+from activessf.io.atomic import atomic_write_text
+from activessf.io.markers import fingerprint, read_marker
+from activessf.pipeline.labeled import write_central_crops
+from activessf.pipeline.plan import Plan
+
+STATE_FILE = "pipeline_state.json"
+
+
+class StageStopped(RuntimeError):
+    """A stage checkpointed and stopped early (``stop_after_epochs``); rerun to resume."""
+
+
+@dataclass
+class Stage:
+    name: str
+    describe: str
+    # Everything the stage's outputs depend on, besides upstream stages.
+    key: Any
+    upstream: tuple[str, ...]
+    run: Callable[[], dict]
+    # Data stages (regions, features, selection) skip themselves by their own fingerprint of
+    # inputs and config; they always run, and their marker's fingerprint feeds downstream.
+    marker_dir: str | None = None
+
+
+class StateLog:
+    """Finished stages of a run folder: name -> fingerprint, summary, seconds."""
+
+    def __init__(self, root: str):
+        self.path = afs.join(root, STATE_FILE)
+        self.stages: dict[str, dict] = {}
+        if afs.exists(self.path):
+            self.stages = json.loads(afs.read_bytes(self.path)).get("stages", {})
+
+    def done(self, name: str, fp: str) -> bool:
+        return self.stages.get(name, {}).get("fingerprint") == fp
+
+    def record(self, name: str, fp: str, summary: dict, seconds: float) -> None:
+        self.stages[name] = {"fingerprint": fp, "summary": summary, "seconds": round(seconds, 1)}
+        atomic_write_text(self.path, json.dumps({"stages": self.stages}, indent=1, default=str))
+
+
+def _marker_summary(out_dir: str) -> dict:
+    """The summary a data stage recorded in its completion marker (also when it skipped itself)."""
+    summary = (read_marker(out_dir) or {}).get("summary") or {}
+    return {k: v for k, v in summary.items() if isinstance(v, (int, float, str))}
+
+
+def _regions(plan: Plan, source: str, name: str, labeled: bool) -> dict:
+    from activessf.distributed.regions import run_regions
+
+    out = plan.path(name)
+    run_regions(source, out, plan.regions, labeled=labeled)
+    return _marker_summary(out)
+
+
+def _features(plan: Plan, source: str, name: str, labeled: bool) -> dict:
+    from activessf.distributed.features import run_features
+
+    out = plan.path(name)
+    run_features(source, out, plan.features, labeled=labeled)
+    return _marker_summary(out)
+
+
+def _select(plan: Plan) -> dict:
+    from activessf.selection.stage import run_select
+
+    out = plan.path("selection")
+    run_select(plan.path("features_labeled"), plan.path("features_pool"), out, plan.selection)
+    report = json.loads(afs.read_bytes(afs.join(out, "report.json")))
+    return {k: report[k] for k in ("n_rows", "n_candidates", "n_selected", "k", "alpha") if k in report}
+
+
+def _pretrain(plan: Plan, folder: str) -> dict:
+    from activessf.distributed.pretrain import run_pretrain
+
+    source, cfg = plan.pretrains[folder]
+    paths = run_pretrain(plan.path(source), plan.path(folder), cfg)
+    if not paths["completed"]:
+        raise StageStopped(f"{folder} stopped after epoch {paths['epochs_done']}")
+    return {"method": cfg.model.method, "epochs": paths["epochs_done"], "source": source}
+
+
+def _finetune(plan: Plan, slug: str) -> dict:
+    from activessf.distributed.finetune import run_finetune
+
+    arm, _, cfg = plan.arms[slug]
+    paths = run_finetune(plan.labeled_crops(), plan.path("finetune", slug), cfg, folds_path=plan.path("folds.parquet"))
+    if not paths["completed"]:
+        raise StageStopped(f"arm {arm.name!r} stopped in fold {paths['stopped_fold']}")
+    return {m: paths["report"]["summary"][m] for m in ("accuracy", "macro_pr_auc", "macro_f1")}
+
+
+def _compare(plan: Plan) -> dict:
+    from activessf.evaluation.compare import write_comparison
+
+    runs = [plan.path("finetune", slug) for slug in plan.arms]
+    paths = write_comparison(runs, plan.path("compare"), [arm.name for arm, _, _ in plan.arms.values()])
+    print(paths["markdown"])
+    return {"markdown": paths["md"]}
+
+
+def _report(plan: Plan, log: StateLog) -> dict:
+    from activessf.pipeline.report import write_report
+
+    return write_report(plan, log.stages)
+
+
+def stages(plan: Plan, log: StateLog) -> list[Stage]:
+    """The run's stages in order, each with what its outputs depend on."""
+    p = plan.pipe
+    out = [Stage("regions_pool", "Cell Region Filtering of the unlabeled pool", [plan.unlabeled_input(), to_dict(plan.regions)],
+                 (), lambda: _regions(plan, plan.unlabeled_input(), "regions_pool", False), plan.path("regions_pool"))]
+    up_lab: tuple[str, ...] = ()
+    if p.labeled_regions != "none":
+        out.append(Stage("regions_labeled", "Cell Region Filtering of the labeled images",
+                         [plan.labeled_input(), to_dict(plan.regions)], (),
+                         lambda: _regions(plan, plan.labeled_input(), "regions_labeled", True), plan.path("regions_labeled")))
+        up_lab = ("regions_labeled",)
+    if p.labeled_regions == "central":
+        out.append(Stage("labeled_crops", "the central region of each labeled image", [], up_lab,
+                         lambda: write_central_crops(plan.path("regions_labeled"), plan.labeled_crops())))
+        up_lab = ("labeled_crops",)
+    out += [
+        Stage("features_labeled", f"{plan.features.backbone} features of the labeled crops",
+              [plan.labeled_crops(), to_dict(plan.features)], up_lab,
+              lambda: _features(plan, plan.labeled_crops(), "features_labeled", p.labeled_regions == "none"),
+              plan.path("features_labeled")),
+        Stage("features_pool", f"{plan.features.backbone} features of the pool crops", [to_dict(plan.features)],
+              ("regions_pool",), lambda: _features(plan, plan.path("regions_pool"), "features_pool", False),
+              plan.path("features_pool")),
+        Stage("selection", "prototypes and Active Sample Selection", [to_dict(plan.selection)],
+              ("features_labeled", "features_pool"), lambda: _select(plan), plan.path("selection")),
+    ]
+    for folder, (source, cfg) in plan.pretrains.items():
+        what = "the selected crops" if source == "selection" else "every pool crop"
+        out.append(Stage(folder, f"{cfg.model.method.upper()} pretraining on {what} (Ray Train)", [to_dict(cfg)],
+                         (source,), lambda f=folder: _pretrain(plan, f)))
+    for slug, (arm, pre, cfg) in plan.arms.items():
+        ups = ("features_labeled",) + ((pre,) if pre else ())
+        out.append(Stage(f"finetune/{slug}", f"{cfg.train.n_folds}-fold fine-tuning: {arm.name}",
+                         [plan.labeled_crops(), to_dict(cfg)], ups, lambda s=slug: _finetune(plan, s)))
+    out.append(Stage("compare", "comparison tables and figures", [list(plan.arms)],
+                     tuple(f"finetune/{s}" for s in plan.arms), lambda: _compare(plan)))
+    if p.report:
+        out.append(Stage("report", "report.md and report.html", [time.time()], ("compare",), lambda: _report(plan, log)))
+    return out
+
+
+def _run_stage(st: Stage, fps: dict[str, str], log: StateLog, head: str) -> None:
+    """Run one stage unless the log has it finished with the same fingerprint; record it."""
+    fp = fingerprint(st.name, st.key, [fps[u] for u in st.upstream])
+    if st.marker_dir is None and log.done(st.name, fp):
+        fps[st.name] = fp
+        print(f"{head}: complete, skipped", flush=True)
+        return
+    print(f"{head}: {st.describe} ...", flush=True)
+    t0 = time.time()
+    summary = st.run()
+    if st.marker_dir is not None:
+        fp = fingerprint(st.name, (read_marker(st.marker_dir) or {}).get("fingerprint"))
+    fps[st.name] = fp
+    log.record(st.name, fp, summary, time.time() - t0)
+    print(f"{head}: done in {time.time() - t0:.0f} s {_short(summary)}", flush=True)
+
+
+def run_pipeline(plan: Plan) -> dict[str, Any]:
+    """Run (or resume) every stage of ``plan``, printing a line per stage and a final summary.
+
+    Returns:
+        ``root`` (run folder), ``stages`` (name -> summary) and ``report`` (path or None).
+    """
+    from activessf.distributed.runtime import ensure_ray
+
+    ensure_ray()
+    afs.makedirs(plan.root)
+    atomic_write_text(plan.path("pipeline_config.yaml"), yaml.safe_dump(plan.resolved(), sort_keys=False))
+    log = StateLog(plan.root)
+    todo = stages(plan, log)
+    fps: dict[str, str] = {}
+    start = time.time()
+    for i, st in enumerate(todo, 1):
+        _run_stage(st, fps, log, f"[{i}/{len(todo)}] {st.name}")
+    report = log.stages.get("report", {}).get("summary", {}).get("html")
+    print(final_summary(plan, log.stages, time.time() - start, report), flush=True)
+    return {"root": plan.root, "stages": {k: v["summary"] for k, v in log.stages.items()}, "report": report}
+
+
+def _short(summary: dict) -> str:
+    items = [f"{k}={v}" for k, v in summary.items() if isinstance(v, (int, float, str)) and k != "markdown"]
+    return f"({', '.join(items)})" if items else ""
+
+
+def final_summary(plan: Plan, done: dict[str, dict], seconds: float, report: str | None) -> str:
+    """What was kept, selected and scored, as a few lines of text."""
+    get = lambda name: done.get(name, {}).get("summary", {})  # noqa: E731
+    pool, sel = get("regions_pool"), get("selection")
+    lines = ["", f"== run {plan.root} finished in {seconds:.0f} s",
+             f"regions: {pool.get('inputs', '?')} pool images = {pool.get('ok', '?')} ok + {pool.get('rejected', '?')} "
+             f"rejected; {pool.get('regions', '?')} cell regions kept",
+             f"selection: {sel.get('n_selected', '?')} of {sel.get('n_rows', '?')} pool crops selected"]
+    for slug, (arm, _, _) in plan.arms.items():
+        s = get(f"finetune/{slug}")
+        if s:
+            lines.append(f"{arm.name}: " + ", ".join(f"{m} {v['mean']:.3f} ± {v['std']:.3f}" for m, v in s.items()))
+    if report:
+        lines.append(f"report: {report}")
+    return "\n".join(lines)

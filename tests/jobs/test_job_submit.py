@@ -1,0 +1,155 @@
+"""The pipeline as a real Ray job: a local head (``ray start --head``), ``ray job submit``, SUCCEEDED.
+
+Then the same pipeline again in this process: every stage is found complete and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from activessf.data import SAMPLE_LABELED, SAMPLE_UNLABELED
+from tests.conftest import PROJECT_ROOT
+
+BIN = Path(sys.executable).parent
+CLASSES = ["EO", "LY", "PLATELET", "SNE"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tiny_inputs(root: Path) -> tuple[Path, Path]:
+    """6 labeled cells of 4 classes and 30 pool images from the embedded sample."""
+    for cls in CLASSES:
+        (root / "labeled" / cls).mkdir(parents=True)
+        for src in sorted((SAMPLE_LABELED / cls).iterdir())[:6]:
+            shutil.copy(src, root / "labeled" / cls / src.name)
+    (root / "pool").mkdir()
+    for src in sorted(SAMPLE_UNLABELED.iterdir())[:30]:
+        shutil.copy(src, root / "pool" / src.name)
+    return root / "labeled", root / "pool"
+
+
+def _tiny_config(root: Path) -> Path:
+    labeled, pool = _tiny_inputs(root)
+    cfg = yaml.safe_load((PROJECT_ROOT / "configs" / "demo.yaml").read_text())
+    cfg["pipeline"].update(labeled=str(labeled), unlabeled=str(pool), output=str(root / "run"))
+    cfg["pipeline"]["arms"] = [cfg["pipeline"]["arms"][0], cfg["pipeline"]["arms"][3]]
+    cfg["selection"]["k"] = 4
+    cfg["pretrain"]["optim"].update(epochs=1, warmup_epochs=0)
+    cfg["finetune"]["optim"].update(epochs=1, warmup_epochs=0)
+    cfg["finetune"]["train"].update(n_folds=2)
+    path = root / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _head(env: dict, port: int, dash: int) -> subprocess.Popen:
+    # Every port explicit and free: a default one (e.g. the agent's 52365) may belong to another
+    # Ray runtime on this machine.
+    cmd = [str(BIN / "ray"), "start", "--head", "--block", f"--port={port}", f"--dashboard-port={dash}",
+           f"--dashboard-agent-listen-port={_free_port()}", f"--dashboard-agent-grpc-port={_free_port()}",
+           f"--runtime-env-agent-port={_free_port()}", f"--metrics-export-port={_free_port()}",
+           "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1", "--include-dashboard=true",
+           "--num-cpus=2", "--num-gpus=0", "--disable-usage-stats"]
+    return subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+
+def _job(env: dict, *args: str, timeout: float = 120) -> str:
+    out = subprocess.run([str(BIN / "ray"), "job", *args], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True,
+                         timeout=timeout)
+    return out.stdout + out.stderr
+
+
+def _wait_status(env: dict, job_id: str, limit: float) -> str:
+    """Poll ``ray job status`` until the job ends; its terminal line is "Job '<id>' succeeded"."""
+    ended = re.compile(rf"Job '{re.escape(job_id)}' (succeeded|failed|stopped)|Status for job '{re.escape(job_id)}': "
+                       r"(SUCCEEDED|FAILED|STOPPED)")
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        found = ended.search(_job(env, "status", job_id))
+        if found:
+            return (found.group(1) or found.group(2)).upper()
+        time.sleep(5)
+    return "TIMEOUT"
+
+
+def _submit_and_wait(env: dict, config: Path) -> str:
+    job_id = f"activessf_test_{os.getpid()}_{int(time.time())}"
+    submit = ("submit", "--no-wait", f"--submission-id={job_id}", "--working-dir", ".", "--runtime-env",
+              "jobs/runtime_env.yaml", "--", "python", "-m", "jobs.pipeline", "--config", str(config))
+    deadline = time.time() + 90
+    out = _job(env, *submit)
+    while "No available agent" in out and time.time() < deadline:
+        # The job server answers before the node's agent has registered; it asks to retry.
+        time.sleep(3)
+        out = _job(env, *submit)
+    assert f"Job '{job_id}' submitted successfully" in out, out
+    state = _wait_status(env, job_id, limit=900)
+    if state != "SUCCEEDED":
+        pytest.fail(f"job {job_id} ended {state}:\n" + _job(env, "logs", job_id)[-6000:])
+    return _job(env, "logs", job_id)
+
+
+@pytest.fixture
+def local_head():
+    """A real Ray head on 127.0.0.1 (2 CPUs, dashboard = job server), stopped afterwards."""
+    port, dash = _free_port(), _free_port()
+    # A throwaway loopback cluster: Ray 2.60's token authentication is turned off for it.
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", RAY_ADDRESS=f"http://127.0.0.1:{dash}",
+               RAY_AUTH_MODE="disabled")
+    env.pop("RAY_ADDRESS_FOR_DRIVER", None)
+    head = _head({k: v for k, v in env.items() if k != "RAY_ADDRESS"}, port, dash)
+    try:
+        deadline = time.time() + 90
+        while "No jobs" not in _job(env, "list") and "[]" not in _job(env, "list"):
+            assert head.poll() is None, "ray start --head exited"
+            assert time.time() < deadline, "the Ray job server did not come up"
+            time.sleep(2)
+        yield env
+    finally:
+        head.terminate()
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+
+
+@pytest.mark.timeout(1500)
+def test_pipeline_job_succeeds_and_rerun_skips(ray_session, local_head, tmp_path, capsys):
+    config = _tiny_config(tmp_path)
+    logs = _submit_and_wait(local_head, config)
+    run = tmp_path / "run"
+    assert "[11/11] report: done" in logs, logs[-3000:]
+    state = json.loads((run / "pipeline_state.json").read_text())["stages"]
+    assert set(state) == {"regions_pool", "regions_labeled", "labeled_crops", "features_labeled", "features_pool",
+                          "selection", "pretrain_selected", "finetune/mae_w_selection",
+                          "finetune/resnet18_supervised", "compare", "report"}
+    crops = state["labeled_crops"]["summary"]
+    assert crops["labeled_images"] == 24 == crops["central"] + crops["no_central_region"] + crops["rejected"]
+    compare = json.loads((run / "compare" / "compare.json").read_text())
+    assert compare["methods"] == ["MAE w/ selection", "ResNet18 (supervised)"] and len(compare["classes"]) == 4
+    html = (run / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 5 and "Table II" in html
+
+    from activessf.pipeline.plan import build_plan
+    from activessf.pipeline.run import run_pipeline
+
+    capsys.readouterr()
+    run_pipeline(build_plan(str(config)))
+    out = capsys.readouterr().out
+    for stage in ("pretrain_selected", "finetune/mae_w_selection", "finetune/resnet18_supervised", "compare"):
+        assert f"{stage}: complete, skipped" in out, out

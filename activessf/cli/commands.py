@@ -192,6 +192,27 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output", help="sweep folder (shortcut for --set sweep.output=...)")
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    if not args.config:
+        raise UsageError("--config is required: a pipeline YAML with a sweep: section (see configs/sweep.yaml)")
+    from activessf.distributed.sweep import run_sweep
+
+    result = run_sweep(args.config, _overrides(args, output="sweep.output"))
+    print(afs.read_bytes(result["paths"]["md"]).decode("utf-8"))
+    failed = [r["trial_id"] for r in result["rows"] if r["status"] == "ERROR"]
+    if result["best"]:
+        print(f"best trial {result['best']['trial_id']}: {result['best']['params']}; config: {result['paths']['best']}")
+    print(f"results: {result['paths']['md']}, {result['paths']['json']}, {result['paths']['png']}")
+    if failed:
+        print(f"{len(failed)} trial(s) failed ({', '.join(failed)}); rerun the same command to resume them")
+        return 1
+    return 0
+
+
 COMMANDS = [
     Command("regions", "Cell Region Filtering: images -> cell regions, crops, manifest", _regions_args, _run_regions),
     Command("features", "Backbone features of crops (Ray Data, GPU actors when present)", _features_args, _run_features),
@@ -199,5 +220,6 @@ COMMANDS = [
     Command("pretrain", "Self-supervised pretraining on Ray Train (MAE)", _pretrain_args, _run_pretrain),
     Command("finetune", "Fine-tune an encoder or baseline over shared stratified folds (Ray Train)", _finetune_args, _run_finetune),
     Command("compare", "Compare fine-tuning runs: tables with paired t-tests, figures", _compare_args, _run_compare),
+    Command("sweep", "Ray Tune sweep of selection (and other) fields over the saved folds", _sweep_args, _run_sweep),
     Command("run", "The whole pipeline in one resumable run folder, with report.md/html", _pipeline_args, _run_pipeline),
 ]

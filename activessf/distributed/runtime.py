@@ -8,7 +8,7 @@ import ray
 
 
 def ensure_ray(num_cpus: int | None = None) -> None:
-    """Join the cluster named by ``RAY_ADDRESS`` (as under ``ray job submit``) or start locally.
+    """Join the cluster named by ``RAY_ADDRESS`` (as under ``ray job submit``) or start a local runtime.
 
     Args:
         num_cpus: CPUs for a *local* runtime only; ignored when joining a cluster.
@@ -18,7 +18,9 @@ def ensure_ray(num_cpus: int | None = None) -> None:
     if os.environ.get("RAY_ADDRESS"):
         ray.init(log_to_driver=True)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False)
+        # address="local": a fresh runtime, never a cluster some other process started on this
+        # machine (Ray's auto-detection follows /tmp/ray/ray_current_cluster, which can be stale).
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False)
 
 
 def data_context_quiet(progress: bool = True) -> None:

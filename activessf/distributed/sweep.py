@@ -1,0 +1,218 @@
+"""Ray Tune sweeps of the selection (and any pretrain / finetune field) over the saved folds.
+
+The driver runs the shared stages once (regions, features of labeled and pool crops) and writes
+one folds file; every trial reads that file, so all trials are scored on the same five folds
+(folds are never a search dimension). A trial is a Tune function:
+
+* ``cheap``: selection, a short in-process pretraining and a frozen-feature probe per fold
+  (``activessf.sweep.objective``), for CPU-scale sweeps;
+* ``full``: selection, Ray Train pretraining, then one ``TorchTrainer`` fine-tuning run per
+  fold (the Train V2 pattern: a Tune driver function that builds trainers, never
+  ``Tuner(trainer)``).
+
+Both report the running CV mean after each fold with ``folds_done`` as ASHA's time attribute.
+The experiment is named ``sweep.name`` under ``sweep.storage_path``; rerunning the command
+restores it (``Tuner.restore``): finished trials keep their results, unfinished or failed
+ones run again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+
+import numpy as np  # noqa: E402
+import ray  # noqa: E402
+from ray import tune  # noqa: E402
+
+from activessf.config import build_config  # noqa: E402
+from activessf.distributed.runtime import ensure_ray  # noqa: E402
+from activessf.evaluation.folds import ensure_folds, folds_digest, read_folds  # noqa: E402
+from activessf.finetune.config import FinetuneConfig  # noqa: E402
+from activessf.io import fs as afs  # noqa: E402
+from activessf.io.items import crop_items  # noqa: E402
+from activessf.pipeline.plan import Plan, build_plan  # noqa: E402
+from activessf.pipeline.run import StateLog, _run_stage, stages  # noqa: E402
+from activessf.pretrain.config import PretrainConfig  # noqa: E402
+from activessf.selection.config import SelectionConfig  # noqa: E402
+from activessf.sweep.config import SweepConfig, as_overrides, example_values  # noqa: E402
+from activessf.sweep.results import sort_rows, write_best_yaml, write_results  # noqa: E402
+from activessf.distributed.sweep_full import full_objective  # noqa: E402
+
+SHARED_STAGES = ("regions_pool", "regions_labeled", "labeled_crops", "features_labeled", "features_pool")
+
+
+def trial_configs(sweep_yaml: str, overrides: list[str], params: dict[str, Any]) -> tuple:
+    """The trial's selection, pretrain and finetune configs: base YAML, ``--set``, then params."""
+    sets = list(overrides) + as_overrides(params)
+    return (build_config(SelectionConfig, sweep_yaml, sets, section="selection"),
+            build_config(PretrainConfig, sweep_yaml, sets, section="pretrain"),
+            build_config(FinetuneConfig, sweep_yaml, sets, section="finetune"))
+
+
+def prepare_shared(plan: Plan, folds_path: str) -> dict[str, Any]:
+    """Run the shared data stages once and write the sweep's folds; what every trial reads."""
+    log, fps = StateLog(plan.root), {}
+    todo = [st for st in stages(plan, log) if st.name in SHARED_STAGES]
+    for i, st in enumerate(todo, 1):
+        _run_stage(st, fps, log, f"[shared {i}/{len(todo)}] {st.name}")
+    items = crop_items(plan.labeled_crops(), labeled=True)
+    ft = plan.arms[next(iter(plan.arms))][2].train
+    folds = ensure_folds(folds_path, items["id"].to_pylist(), items["label"].to_pylist(), ft.n_folds, ft.folds_seed)
+    return {"features_labeled": plan.path("features_labeled"), "features_pool": plan.path("features_pool"),
+            "labeled_crops": plan.labeled_crops(), "folds_path": folds_path, "folds_digest": folds_digest(folds)}
+
+
+def _attempt(trial_dir: str, trial_id: str, fail_one: bool) -> None:
+    """Count the trial's attempts in its folder; with ``fail_one`` the first trial to start fails once."""
+    afs.makedirs(trial_dir)
+    with open(os.path.join(trial_dir, "attempts.txt"), "a") as fh:
+        fh.write("attempt\n")
+    if not fail_one:
+        return
+    try:
+        # O_EXCL: exactly one trial of the experiment wins the marker, even with concurrent trials.
+        os.close(os.open(os.path.join(os.path.dirname(trial_dir), ".debug_failed"), os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return
+    raise RuntimeError(f"sweep.debug_fail_one_trial: trial {trial_id} fails its first attempt")
+
+
+def sweep_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """Tune function: score one point of the space on every fold, reporting after each fold."""
+    from activessf.sweep.objective import cheap_objective
+
+    sweep: SweepConfig = ctx["sweep"]
+    trial_id = tune.get_context().get_trial_id()
+    trial_dir = os.path.join(ctx["output"], "trials", trial_id)
+    afs.makedirs(trial_dir)
+    with open(os.path.join(trial_dir, "params.json"), "w") as fh:
+        fh.write(json.dumps({k: params.get(k) for k in sweep.parsed_space()}, sort_keys=True))
+    _attempt(trial_dir, trial_id, sweep.debug_fail_one_trial)
+    sel, pre, ft = trial_configs(ctx["yaml"], ctx["overrides"], params)
+    shared, folds = ctx["shared"], read_folds(ctx["shared"]["folds_path"])
+    digest = folds_digest(folds)
+    labeled = crop_items(shared["labeled_crops"], labeled=True)
+    if sweep.objective == "cheap":
+        out = cheap_objective(shared["features_labeled"], shared["features_pool"], labeled, folds, trial_dir, sel, pre,
+                              sweep.probe)
+        scores = [f[sweep.metric] for f in out["report"]["folds"]]
+        for k in range(1, len(scores) + 1):
+            _report(sweep.metric, scores[:k], digest, out["n_selected"])
+        return
+    full_objective(shared, labeled, folds, trial_dir, trial_id, sel, pre, ft,
+                   lambda scores, n_sel: _report(sweep.metric, scores, digest, n_sel), sweep.metric)
+
+
+def _report(metric: str, scores: list[float], digest: str, n_selected: int) -> None:
+    tune.report({"cv_mean": float(np.mean(scores)), "cv_std": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0,
+                 "folds_done": len(scores), "folds_digest": digest, "n_selected": n_selected, "metric": metric})
+
+
+def _space(sweep: SweepConfig) -> dict[str, Any]:
+    make = {"uniform": lambda a: tune.uniform(*a), "loguniform": lambda a: tune.loguniform(*a),
+            "randint": lambda a: tune.randint(int(a[0]), int(a[1])), "choice": tune.choice, "grid": tune.grid_search}
+    grid = sweep.search == "grid"
+    return {k: (tune.grid_search(a) if grid else make[d](a)) for k, (d, a) in sweep.parsed_space().items()}
+
+
+def _concurrency(sweep: SweepConfig, ft: FinetuneConfig) -> int:
+    if sweep.max_concurrent_trials is not None:
+        return sweep.max_concurrent_trials
+    total = ray.cluster_resources()
+    if sweep.gpus_per_trial > 0:
+        return max(1, int(total.get("GPU", 0) // sweep.gpus_per_trial))
+    per = sweep.cpus_per_trial if sweep.objective == "cheap" else ft.train.num_workers * ft.train.cpus_per_worker
+    return max(1, int(total.get("CPU", 1) // max(per, 1e-9)))
+
+
+def _tuner(sweep: SweepConfig, trainable, storage: str, n_folds: int, concurrency: int) -> tune.Tuner:
+    """A new Tuner, or the stored experiment restored (finished trials keep their results)."""
+    path = afs.join(storage, sweep.name)
+    if tune.Tuner.can_restore(path):
+        print(f"sweep: restoring {path} (finished trials are not rerun)", flush=True)
+        return tune.Tuner.restore(path, trainable, resume_unfinished=True, restart_errored=True)
+    search = None
+    if sweep.search == "optuna":
+        try:
+            from ray.tune.search.optuna import OptunaSearch
+        except ImportError as exc:
+            raise RuntimeError("sweep.search=optuna needs optuna: pip install 'activessf[optuna]'") from exc
+        search = OptunaSearch(seed=sweep.seed)
+    elif sweep.search == "random":
+        # Tune applies max_concurrent_trials only to Searchers; the basic generator takes its own.
+        search = tune.search.BasicVariantGenerator(random_state=sweep.seed, max_concurrent=concurrency)
+    scheduler = None
+    if sweep.asha:
+        scheduler = tune.schedulers.ASHAScheduler(time_attr="folds_done", max_t=n_folds,
+                                                  grace_period=sweep.asha_grace_folds, reduction_factor=2)
+    cfg = tune.TuneConfig(metric="cv_mean", mode="max", num_samples=1 if sweep.search == "grid" else sweep.num_samples,
+                          search_alg=search, scheduler=scheduler,
+                          max_concurrent_trials=None if sweep.search == "random" else concurrency)
+    run = tune.RunConfig(name=sweep.name, storage_path=storage, verbose=1)
+    return tune.Tuner(trainable, param_space=_space(sweep), tune_config=cfg, run_config=run)
+
+
+def _trial_ids(out: str) -> dict[str, str]:
+    """``params`` (JSON) -> trial id, from the ``params.json`` each trial writes in its folder."""
+    root = os.path.join(out, "trials")
+    ids = {}
+    # Oldest first, so a trial restarted under a new id (restore of a failed one) wins.
+    names = sorted(os.listdir(root), key=lambda n: os.path.getmtime(os.path.join(root, n))) if os.path.isdir(root) else []
+    for name in names:
+        path = os.path.join(root, name, "params.json")
+        if os.path.exists(path):
+            ids[open(path).read()] = name
+    return ids
+
+
+def _rows(grid, params: list[str], n_folds: int, out: str) -> list[dict]:
+    ids, rows = _trial_ids(out), []
+    for result in grid:
+        m = result.metrics or {}
+        # STOPPED: ended early by ASHA (scored on fewer folds).
+        status = "ERROR" if result.error else ("DONE" if m.get("folds_done", 0) >= n_folds else "STOPPED")
+        chosen = {p: result.config.get(p) for p in params}
+        rows.append({"trial_id": ids.get(json.dumps(chosen, sort_keys=True), m.get("trial_id", "?")),
+                     "params": chosen, "mean": m.get("cv_mean"),
+                     "std": m.get("cv_std"), "folds_done": m.get("folds_done", 0), "n_selected": m.get("n_selected"),
+                     "folds_digest": m.get("folds_digest"), "status": status})
+    return sort_rows(rows)
+
+
+def run_sweep(sweep_yaml: str, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Run (or resume) the sweep described by ``sweep_yaml``; write results, best YAML and plot.
+
+    Args:
+        sweep_yaml: Pipeline YAML with a ``sweep`` section.
+        overrides: ``section.key=value`` strings (as for ``activessf run``).
+
+    Returns:
+        ``rows`` (one per trial, best first), ``best`` (row or None), ``paths`` and ``folds_digest``.
+    """
+    overrides = list(overrides or [])
+    sweep = build_config(SweepConfig, sweep_yaml, overrides, section="sweep")
+    out = sweep.output if "://" in sweep.output else os.path.abspath(sweep.output)
+    shared_dir = sweep.shared_output or afs.join(out, "shared")
+    plan = build_plan(sweep_yaml, overrides + [f"pipeline.output={json.dumps(shared_dir)}"])
+    for values in example_values(sweep.parsed_space()):
+        trial_configs(sweep_yaml, overrides, values)  # fail fast on a value no config accepts
+    ensure_ray()
+    shared = prepare_shared(plan, afs.join(out, "folds.parquet"))
+    ft = trial_configs(sweep_yaml, overrides, {})[2]
+    ctx = {"sweep": sweep, "yaml": os.path.abspath(sweep_yaml), "overrides": overrides, "output": out, "shared": shared}
+    resources = {"cpu": sweep.cpus_per_trial, "gpu": sweep.gpus_per_trial} if sweep.objective == "cheap" else {"cpu": 0}
+    trainable = tune.with_resources(tune.with_parameters(sweep_trial, ctx=ctx), resources)
+    storage = sweep.storage_path or afs.join(out, "tune")
+    grid = _tuner(sweep, trainable, storage, ft.train.n_folds, _concurrency(sweep, ft)).fit()
+    params = list(sweep.parsed_space())
+    rows = _rows(grid, params, ft.train.n_folds, out)
+    paths = {"json": afs.join(out, "results.json"), "md": afs.join(out, "results.md"), "png": afs.join(out, "objective.png")}
+    write_results(paths, rows, params, sweep.metric)
+    best = next((r for r in rows if r["status"] == "DONE" and r["mean"] is not None), None)
+    if best is not None:
+        paths["best"] = write_best_yaml(afs.join(out, "best.yaml"), sweep_yaml, best, sweep.metric, afs.join(out, "best_run"))
+    return {"rows": rows, "best": best, "paths": paths, "folds_digest": shared["folds_digest"]}

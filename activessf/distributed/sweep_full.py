@@ -1,0 +1,59 @@
+"""The ``full`` sweep objective: Ray Train pretraining, then a ``TorchTrainer`` per fold.
+
+Runs inside a Tune trial (a driver function: the trainers it builds take their own CPUs /
+GPUs from the pretrain and finetune sections). Checkpoints live under the trial's folder with
+run names derived from the stable trial id, so a restored trial resumes its trainers.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import pyarrow as pa
+
+from activessf.config import from_dict, to_dict
+from activessf.distributed.finetune import _fold_inputs, fit_fold
+from activessf.distributed.pretrain import run_pretrain
+from activessf.evaluation.folds import num_folds
+from activessf.finetune.config import FinetuneConfig
+from activessf.finetune.outputs import fold_done, load_fold, write_fold
+from activessf.io.items import crop_items
+from activessf.pretrain.config import PretrainConfig
+from activessf.selection.config import SelectionConfig
+from activessf.selection.stage import run_select
+
+
+def _encoder_finetune(ft: FinetuneConfig, pre: PretrainConfig, encoder: str, run_name: str) -> FinetuneConfig:
+    """The fine-tuning config of the trial's encoder (same timm name, patch size and kwargs)."""
+    tree = to_dict(ft)
+    tree["model"].update(name=pre.model.encoder, patch_size=pre.model.patch_size,
+                         encoder_kwargs=dict(pre.model.encoder_kwargs), init=encoder)
+    tree["train"].update(run_name=run_name, method_name=run_name)
+    return from_dict(FinetuneConfig, tree)
+
+
+def full_objective(
+    shared: dict, labeled: pa.Table, folds: pa.Table, trial_dir: str, trial_id: str,
+    sel: SelectionConfig, pre: PretrainConfig, ft: FinetuneConfig,
+    report: Callable[[list[float], int], None], metric: str,
+) -> None:
+    """Select, pretrain (Ray Train), fine-tune each fold (Ray Train); ``report`` after every fold."""
+    sel_dir = os.path.join(trial_dir, "selection")
+    run_select(shared["features_labeled"], shared["features_pool"], sel_dir, sel)
+    n_selected = crop_items(sel_dir).num_rows
+    storage = os.path.join(trial_dir, "ray_runs")
+    pre_tree = to_dict(pre)
+    pre_tree["train"].update(run_name=f"{trial_id}_pretrain", storage_path=pre.train.storage_path or storage)
+    pre = from_dict(PretrainConfig, pre_tree)
+    paths = run_pretrain(sel_dir, os.path.join(trial_dir, "pretrain"), pre)
+    cfg = _encoder_finetune(ft, pre, paths["encoder"], f"{trial_id}_ft")
+    ft_dir = os.path.join(trial_dir, "finetune")
+    classes = sorted(set(folds["label"].to_pylist()))
+    scores = []
+    for fold in range(num_folds(folds)):
+        if not fold_done(ft_dir, fold):
+            inputs = _fold_inputs(labeled, folds, fold, classes)
+            write_fold(ft_dir, inputs, fit_fold(inputs, cfg, cfg.train.storage_path or storage), cfg.method_name())
+        scores.append(load_fold(ft_dir, fold)[metric])
+        report(scores, n_selected)

@@ -1,0 +1,1 @@
+"""Sweeps of ActiveSSF's selection settings (``activessf sweep``); Tune lives in ``distributed``."""

@@ -1,0 +1,69 @@
+"""A real cheap sweep on a small real subset: identical folds, restore, a best YAML that runs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from activessf.distributed.sweep import run_sweep
+from activessf.pipeline.plan import build_plan
+from tests.jobs.test_job_submit import _tiny_inputs
+
+
+def _sweep_yaml(root: Path) -> Path:
+    labeled, pool = _tiny_inputs(root)
+    tree = yaml.safe_load((Path(__file__).parents[2] / "configs" / "sweep.yaml").read_text())
+    tree["sweep"].update(name="t", output=str(root / "sweep"), num_samples=3, debug_fail_one_trial=True,
+                         space={"selection.alpha": {"uniform": [0.25, 2.0]}, "selection.k": {"choice": [2, 4]}})
+    tree["pipeline"].update(labeled=str(labeled), unlabeled=str(pool))
+    tree["pretrain"]["model"].update(img_size=32, encoder_kwargs={"depth": 2})
+    tree["pretrain"]["optim"].update(epochs=1, warmup_epochs=0)
+    tree["finetune"]["train"]["n_folds"] = 3
+    path = root / "sweep.yaml"
+    path.write_text(yaml.safe_dump(tree))
+    return path
+
+
+def _attempts(out: Path) -> dict[str, int]:
+    """Attempts per point of the space (a failed trial may be restarted under a new trial id)."""
+    counts: dict[str, int] = {}
+    for d in (out / "trials").iterdir():
+        if d.is_dir():
+            key = (d / "params.json").read_text()
+            counts[key] = counts.get(key, 0) + (d / "attempts.txt").read_text().count("\n")
+    return counts
+
+
+def _key(row: dict) -> str:
+    return json.dumps(row["params"], sort_keys=True)
+
+
+@pytest.mark.timeout(900)
+def test_cheap_sweep_restores_and_writes_a_runnable_best(ray_session, tmp_path):
+    config = _sweep_yaml(tmp_path)
+    first = run_sweep(str(config))
+    status = {_key(r): r["status"] for r in first["rows"]}
+    assert sorted(status.values()) == ["DONE", "DONE", "ERROR"], first["rows"]
+    failed = next(k for k, s in status.items() if s == "ERROR")
+    assert _attempts(tmp_path / "sweep") == dict.fromkeys(status, 1)
+
+    second = run_sweep(str(config))
+    rows = second["rows"]
+    assert {_key(r) for r in rows} == set(status) and all(r["status"] == "DONE" for r in rows), rows
+    # Finished trials were not rerun; only the failed one ran again.
+    assert _attempts(tmp_path / "sweep") == {k: (2 if k == failed else 1) for k in status}
+    # Every trial was scored on the sweep's one folds file, all 3 folds.
+    assert {r["folds_digest"] for r in rows} == {second["folds_digest"]} and {r["folds_done"] for r in rows} == {3}
+    assert rows[0]["mean"] >= rows[-1]["mean"] and 0.0 <= rows[-1]["mean"] <= 1.0
+
+    best = second["best"]
+    plan = build_plan(second["paths"]["best"])
+    assert plan.selection.alpha == pytest.approx(best["params"]["selection.alpha"])
+    assert plan.selection.k == best["params"]["selection.k"]
+    assert plan.pipe.output == str(tmp_path / "sweep" / "best_run") and plan.pipe.labeled.endswith("labeled")
+    md = (tmp_path / "sweep" / "results.md").read_text()
+    assert md.count("| DONE |") == 3 and os.path.getsize(tmp_path / "sweep" / "objective.png") > 1000

@@ -204,7 +204,10 @@ def run_sweep(sweep_yaml: str, overrides: list[str] | None = None) -> dict[str, 
     shared = prepare_shared(plan, afs.join(out, "folds.parquet"))
     ft = trial_configs(sweep_yaml, overrides, {})[2]
     ctx = {"sweep": sweep, "yaml": os.path.abspath(sweep_yaml), "overrides": overrides, "output": out, "shared": shared}
-    resources = {"cpu": sweep.cpus_per_trial, "gpu": sweep.gpus_per_trial} if sweep.objective == "cheap" else {"cpu": 0}
+    # A full trial only drives its trainers (which request their own CPUs/GPUs); Tune needs a
+    # non-empty bundle, so it gets a sliver of a CPU.
+    resources = ({"cpu": sweep.cpus_per_trial, "gpu": sweep.gpus_per_trial} if sweep.objective == "cheap"
+                 else {"cpu": 0.01})
     trainable = tune.with_resources(tune.with_parameters(sweep_trial, ctx=ctx), resources)
     storage = sweep.storage_path or afs.join(out, "tune")
     grid = _tuner(sweep, trainable, storage, ft.train.n_folds, _concurrency(sweep, ft)).fit()

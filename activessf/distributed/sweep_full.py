@@ -46,8 +46,10 @@ def full_objective(
     pre_tree = to_dict(pre)
     pre_tree["train"].update(run_name=f"{trial_id}_pretrain", storage_path=pre.train.storage_path or storage)
     pre = from_dict(PretrainConfig, pre_tree)
-    paths = run_pretrain(sel_dir, os.path.join(trial_dir, "pretrain"), pre)
-    cfg = _encoder_finetune(ft, pre, paths["encoder"], f"{trial_id}_ft")
+    # Nothing selected: the encoder starts untrained, as in the cheap objective (the row shows
+    # n_selected = 0), rather than failing the trial and retrying it on every restore.
+    encoder = run_pretrain(sel_dir, os.path.join(trial_dir, "pretrain"), pre)["encoder"] if n_selected else "none"
+    cfg = _encoder_finetune(ft, pre, encoder, f"{trial_id}_ft")
     ft_dir = os.path.join(trial_dir, "finetune")
     classes = sorted(set(folds["label"].to_pylist()))
     scores = []

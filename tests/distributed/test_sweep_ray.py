@@ -67,3 +67,20 @@ def test_cheap_sweep_restores_and_writes_a_runnable_best(ray_session, tmp_path):
     assert plan.pipe.output == str(tmp_path / "sweep" / "best_run") and plan.pipe.labeled.endswith("labeled")
     md = (tmp_path / "sweep" / "results.md").read_text()
     assert md.count("| DONE |") == 3 and os.path.getsize(tmp_path / "sweep" / "objective.png") > 1000
+
+
+@pytest.mark.timeout(900)
+def test_full_objective_trial_fine_tunes_every_fold(ray_session, tmp_path):
+    config = _sweep_yaml(tmp_path)
+    tree = yaml.safe_load(config.read_text())
+    tree["sweep"].update(objective="full", num_samples=1, asha=True, debug_fail_one_trial=False,
+                         space={"selection.alpha": {"choice": [1.0]}, "selection.k": {"choice": [4]}})
+    tree["finetune"] = {"model": {"img_size": 32}, "optim": {"epochs": 1, "warmup_epochs": 0, "batch_size": 8},
+                        "train": {"n_folds": 2}}
+    config.write_text(yaml.safe_dump(tree))
+    result = run_sweep(str(config))
+    (row,) = result["rows"]
+    assert row["status"] == "DONE" and row["folds_done"] == 2 and 0.0 <= row["mean"] <= 1.0
+    trial = tmp_path / "sweep" / "trials" / row["trial_id"]
+    assert (trial / "pretrain" / "encoder.safetensors").exists()
+    assert sorted(p.name for p in (trial / "finetune").glob("fold_*")) == ["fold_0", "fold_1"]

@@ -37,7 +37,9 @@ def _json(root: str, rel: str) -> dict:
 def _stage_table(stages: dict[str, dict]) -> list[str]:
     lines = ["| stage | seconds | summary |", "|---|---|---|"]
     for name, rec in stages.items():
-        items = [f"{k}={v}" for k, v in rec.get("summary", {}).items() if isinstance(v, (int, float, str)) and k != "markdown"]
+        # Counts and names; paths are left to the sections below.
+        items = [f"{k}={v}" for k, v in rec.get("summary", {}).items()
+                 if isinstance(v, (int, float)) or (isinstance(v, str) and "/" not in v)]
         lines.append(f"| {name} | {rec.get('seconds', '')} | {', '.join(items)} |")
     return lines + [""]
 

@@ -211,8 +211,10 @@ def _fit_folds(pending: list[dict], cfg: FinetuneConfig, storage: str) -> Iterat
         for inputs in pending:
             yield inputs, fit_fold(inputs, cfg, storage)
         return
-    # The task only waits on its trainer; the trainer's workers hold the CPUs / GPUs.
-    remote = ray.remote(num_cpus=0)(fit_fold).options(runtime_env={"env_vars": {"RAY_TRAIN_V2_ENABLED": "1"}})
+    # The task only waits on its trainer; the trainer's workers hold the CPUs / GPUs. No
+    # runtime_env here: Train V2 is Ray 2.60's default, and a task-level runtime_env would start a
+    # separate pool of worker processes (each importing torch) instead of reusing idle ones.
+    remote = ray.remote(num_cpus=0)(fit_fold)
     waiting, running = list(pending), {}
     while waiting or running:
         while waiting and len(running) < limit:

@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import ray
+
+# Ray Train V2's PlacementGroupCleaner asks the State API (served by the dashboard) every few
+# seconds whether the controller lives; a local runtime has no dashboard, and each failed query
+# logs a warning that buries a run's own output. The cleaner's other duty (removing a dead
+# controller's placement group) is moot there: the runtime ends with the driver.
+_CLEANER_LOGGER = "ray.train.v2._internal.execution.controller.placement_group_cleaner"
+_STATE_API_NOISE = "State API may be temporarily unavailable"
+
+
+class _DropStateApiNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _STATE_API_NOISE not in record.getMessage()
+
+
+def quiet_local_workers() -> None:
+    """``worker_process_setup_hook`` of the local runtime: drop the State API noise above."""
+    logging.getLogger(_CLEANER_LOGGER).addFilter(_DropStateApiNoise())
 
 
 def ensure_ray(num_cpus: int | None = None) -> None:
@@ -20,7 +38,11 @@ def ensure_ray(num_cpus: int | None = None) -> None:
     else:
         # address="local": a fresh runtime, never a cluster some other process started on this
         # machine (Ray's auto-detection follows /tmp/ray/ray_current_cluster, which can be stale).
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False)
+        # One machine is never drained or preempted, so Train's preemption watcher (an actor
+        # process per run) is dropped there; set before init so the runtime's processes see it.
+        os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+                 runtime_env={"worker_process_setup_hook": "activessf.distributed.runtime.quiet_local_workers"})
 
 
 def data_context_quiet(progress: bool = True) -> None:

@@ -112,7 +112,7 @@ def _report(metric: str, scores: list[float], digest: str, n_selected: int) -> N
                  "folds_done": len(scores), "folds_digest": digest, "n_selected": n_selected, "metric": metric})
 
 
-def _space(sweep: SweepConfig) -> dict[str, Any]:
+def search_space(sweep: SweepConfig) -> dict[str, Any]:
     make = {"uniform": lambda a: tune.uniform(*a), "loguniform": lambda a: tune.loguniform(*a),
             "randint": lambda a: tune.randint(int(a[0]), int(a[1])), "choice": tune.choice, "grid": tune.grid_search}
     grid = sweep.search == "grid"
@@ -129,22 +129,27 @@ def _concurrency(sweep: SweepConfig, ft: FinetuneConfig) -> int:
     return max(1, int(total.get("CPU", 1) // max(per, 1e-9)))
 
 
+def make_search(sweep: SweepConfig, concurrency: int):
+    """Tune search algorithm of ``sweep.search``: Optuna (TPE), Tune's random sampler, or None (grid)."""
+    if sweep.search == "optuna":
+        try:
+            from ray.tune.search.optuna import OptunaSearch
+        except ImportError as exc:
+            raise RuntimeError("sweep.search=optuna needs optuna: pip install 'activessf[optuna]'") from exc
+        return OptunaSearch(seed=sweep.seed)
+    if sweep.search == "random":
+        # Tune applies max_concurrent_trials only to Searchers; the basic generator takes its own.
+        return tune.search.BasicVariantGenerator(random_state=sweep.seed, max_concurrent=concurrency)
+    return None
+
+
 def _tuner(sweep: SweepConfig, trainable, storage: str, n_folds: int, concurrency: int) -> tune.Tuner:
     """A new Tuner, or the stored experiment restored (finished trials keep their results)."""
     path = afs.join(storage, sweep.name)
     if tune.Tuner.can_restore(path):
         print(f"sweep: restoring {path} (finished trials are not rerun)", flush=True)
         return tune.Tuner.restore(path, trainable, resume_unfinished=True, restart_errored=True)
-    search = None
-    if sweep.search == "optuna":
-        try:
-            from ray.tune.search.optuna import OptunaSearch
-        except ImportError as exc:
-            raise RuntimeError("sweep.search=optuna needs optuna: pip install 'activessf[optuna]'") from exc
-        search = OptunaSearch(seed=sweep.seed)
-    elif sweep.search == "random":
-        # Tune applies max_concurrent_trials only to Searchers; the basic generator takes its own.
-        search = tune.search.BasicVariantGenerator(random_state=sweep.seed, max_concurrent=concurrency)
+    search = make_search(sweep, concurrency)
     scheduler = None
     if sweep.asha:
         scheduler = tune.schedulers.ASHAScheduler(time_attr="folds_done", max_t=n_folds,
@@ -153,7 +158,7 @@ def _tuner(sweep: SweepConfig, trainable, storage: str, n_folds: int, concurrenc
                           search_alg=search, scheduler=scheduler,
                           max_concurrent_trials=None if sweep.search == "random" else concurrency)
     run = tune.RunConfig(name=sweep.name, storage_path=storage, verbose=1)
-    return tune.Tuner(trainable, param_space=_space(sweep), tune_config=cfg, run_config=run)
+    return tune.Tuner(trainable, param_space=search_space(sweep), tune_config=cfg, run_config=run)
 
 
 def _trial_ids(out: str) -> dict[str, str]:

@@ -110,8 +110,13 @@ def iter_local(items: pa.Table, extractor, size: int, batch_size: int) -> Iterab
 
 
 def read_features(path: str) -> tuple[pa.Table, np.ndarray, dict]:
-    """``features.parquet`` -> (id/path/label table, features ``[N, D]`` float32, metadata)."""
+    """``features.parquet`` -> (id/path/label table, features ``[N, D]`` float32, metadata), by id.
+
+    Rows come sorted by ``id``: the stage writes them in Ray Data's completion order, which
+    varies between runs, and K-means (prototypes) depends on row order through its seeding.
+    """
     table = afs.read_table(path)
+    table = table.take(pc.sort_indices(table, [("id", "ascending")]))
     meta = json.loads((table.schema.metadata or {}).get(b"activessf", b"{}"))
     col = table.column("feature").combine_chunks()
     dim = col.type.list_size

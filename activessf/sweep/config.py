@@ -121,6 +121,9 @@ class SweepConfig:
         if self.search == "grid":
             bad = [k for k, (d, _) in parsed.items() if d not in ("grid", "choice")]
             require(not bad, "sweep.search", f"grid search needs grid/choice lists; {bad} are ranges")
+        if self.search == "optuna":
+            bad = [k for k, (d, _) in parsed.items() if d == "grid"]
+            require(not bad, "sweep.search", f"optuna samples every key; use choice instead of grid for {bad}")
 
     def parsed_space(self) -> dict[str, tuple[str, list]]:
         return parse_space(self.space)

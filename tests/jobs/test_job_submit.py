@@ -47,7 +47,7 @@ def _tiny_config(root: Path) -> Path:
     labeled, pool = _tiny_inputs(root)
     cfg = yaml.safe_load((PROJECT_ROOT / "configs" / "demo.yaml").read_text())
     cfg["pipeline"].update(labeled=str(labeled), unlabeled=str(pool), output=str(root / "run"))
-    cfg["pipeline"]["arms"] = [cfg["pipeline"]["arms"][0], cfg["pipeline"]["arms"][3]]
+    cfg["pipeline"]["arms"] = [cfg["pipeline"]["arms"][0], cfg["pipeline"]["arms"][-1]]
     cfg["selection"]["k"] = 4
     cfg["pretrain"]["optim"].update(epochs=1, warmup_epochs=0)
     cfg["finetune"]["optim"].update(epochs=1, warmup_epochs=0)

@@ -67,3 +67,25 @@ def test_select_stage_outputs_and_streaming_equals_in_memory(tmp_path, monkeypat
     assert largest["threshold"] == largest["lb"] and rare["threshold"] > rare["lb"]
     assert np.load(tmp_path / "out" / "prototypes.npy").shape == (3, 2)
     assert run_select(str(tmp_path / "lab"), str(tmp_path / "unl"), str(tmp_path / "out"), cfg) is None
+
+
+def test_selection_does_not_depend_on_feature_row_order(tmp_path, monkeypatch):
+    # The features stage writes rows in Ray Data's completion order, which varies between runs;
+    # K-means seeding sees row order, so the stage must fit on rows in a fixed (id) order.
+    rng = np.random.default_rng(1)
+    lab, unl = rng.normal(size=(60, 4)), rng.normal(size=(80, 4))
+    labels = [f"c{i % 6}" for i in range(60)]
+    perm = rng.permutation(60)
+    _write_features(tmp_path / "lab_a", lab, labels, "l")
+    _write_features(tmp_path / "unl", unl)
+    # Same rows (same ids), shuffled: write, then reorder the file.
+    _write_features(tmp_path / "lab_b", lab, labels, "l")
+    shuffled = pq.read_table(tmp_path / "lab_b" / "features.parquet").take(pa.array(perm))
+    pq.write_table(shuffled, tmp_path / "lab_b" / "features.parquet")
+    monkeypatch.setattr("activessf.selection.stage._contact_sheet", lambda *a, **k: None)
+    cfg = build_config(SelectionConfig, None, ["k=6", "n_init=1"])
+    runs = [run_select(str(tmp_path / f"lab_{v}"), str(tmp_path / "unl"), str(tmp_path / f"out_{v}"), cfg) for v in "ab"]
+    assert runs[0]["clusters"] == runs[1]["clusters"]
+    sel = [pq.read_table(tmp_path / f"out_{v}" / "selection.parquet")["selected"].to_pylist() for v in "ab"]
+    assert sel[0] == sel[1]
+    np.testing.assert_array_equal(np.load(tmp_path / "out_a" / "prototypes.npy"), np.load(tmp_path / "out_b" / "prototypes.npy"))

@@ -47,7 +47,11 @@ def _tiny_config(root: Path) -> Path:
     labeled, pool = _tiny_inputs(root)
     cfg = yaml.safe_load((PROJECT_ROOT / "configs" / "demo.yaml").read_text())
     cfg["pipeline"].update(labeled=str(labeled), unlabeled=str(pool), output=str(root / "run"))
-    cfg["pipeline"]["arms"] = [cfg["pipeline"]["arms"][0], cfg["pipeline"]["arms"][-1]]
+    # The demo's first arm (pretraining on the selection) and a supervised baseline.
+    cfg["pipeline"]["arms"] = [cfg["pipeline"]["arms"][0], {
+        "name": "ResNet18 (supervised)", "pretrain": "none",
+        "finetune_overrides": ["model.name=resnet18", "model.patch_size=null", "model.encoder_kwargs={}",
+                               "optim.layer_decay=null"]}]
     cfg["selection"]["k"] = 4
     cfg["pretrain"]["optim"].update(epochs=1, warmup_epochs=0)
     cfg["finetune"]["optim"].update(epochs=1, warmup_epochs=0)

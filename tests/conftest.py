@@ -24,8 +24,10 @@ def ray_session():
     """One local Ray runtime for the whole session (2 CPUs, no dashboard)."""
     import ray
 
+    from activessf.distributed.runtime import init_local
+
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
-    # address="local": never join another cluster running on this machine (a job test head, a run).
-    ray.init(address="local", num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    # The product's local runtime (never another cluster on this machine, Train's fast polling).
+    init_local(num_cpus=2, ignore_reinit_error=True, log_to_driver=False)
     yield ray
     ray.shutdown()

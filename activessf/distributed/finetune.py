@@ -19,34 +19,32 @@ import os
 import tempfile
 from typing import Any, Iterator
 
-os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+import numpy as np
+import pyarrow as pa
+import ray
+import ray.train
+import ray.train.torch
+import torch
+import torch.distributed as dist
+from ray.train.torch import TorchTrainer
 
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import ray  # noqa: E402
-import ray.train  # noqa: E402
-import ray.train.torch  # noqa: E402
-import torch  # noqa: E402
-import torch.distributed as dist  # noqa: E402
-from ray.train.torch import TorchTrainer  # noqa: E402
-
-from activessf.config import from_dict, save_config, to_dict  # noqa: E402
-from activessf.distributed.runtime import ensure_ray  # noqa: E402
-from activessf.engine.state import (  # noqa: E402
+from activessf.config import from_dict, save_config, to_dict
+from activessf.distributed.runtime import ensure_ray
+from activessf.engine.state import (
     load_state,
     restore_training_state,
     save_state,
     seed_everything,
     training_state,
 )
-from activessf.evaluation.folds import (  # noqa: E402
+from activessf.evaluation.folds import (
     ensure_folds,
     fold_indices,
     folds_digest,
     num_folds,
 )
-from activessf.finetune.config import FinetuneConfig  # noqa: E402
-from activessf.finetune.data import (  # noqa: E402,E501
+from activessf.finetune.config import FinetuneConfig
+from activessf.finetune.data import (  # noqa: E501
     Augment,
     class_weights,
     epoch_order,
@@ -55,10 +53,10 @@ from activessf.finetune.data import (  # noqa: E402,E501
     num_train_batches,
     train_batches,
 )
-from activessf.finetune.engine import build_loss, build_mixup, evaluate, train_epoch  # noqa: E402
-from activessf.finetune.model import build_classifier, build_ft_training  # noqa: E402
-from activessf.finetune.outputs import fold_done, load_fold, write_fold, write_run  # noqa: E402
-from activessf.io.items import crop_items  # noqa: E402
+from activessf.finetune.engine import build_loss, build_mixup, evaluate, train_epoch
+from activessf.finetune.model import build_classifier, build_ft_training
+from activessf.finetune.outputs import fold_done, load_fold, write_fold, write_run
+from activessf.io.items import crop_items
 
 PRED_FILE = "predictions.pt"
 

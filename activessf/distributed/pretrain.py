@@ -26,26 +26,24 @@ from pathlib import Path
 from typing import Any
 
 # Train V2 is Ray 2.60's default (ray-project/ray#57857); keep it on unless explicitly disabled.
-os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+import ray
+import ray.train
+import ray.train.torch
+import torch
+import torch.distributed as dist
+from ray.train.torch import TorchTrainer
 
-import ray  # noqa: E402
-import ray.train  # noqa: E402
-import ray.train.torch  # noqa: E402
-import torch  # noqa: E402
-import torch.distributed as dist  # noqa: E402
-from ray.train.torch import TorchTrainer  # noqa: E402
-
-from activessf.config import from_dict, save_config, to_dict  # noqa: E402
-from activessf.distributed.pretrain_data import build_image_dataset, take_images  # noqa: E402
-from activessf.distributed.runtime import data_context_quiet, ensure_ray  # noqa: E402
-from activessf.engine.optim import build_training  # noqa: E402
-from activessf.engine.pretrain_engine import fit  # noqa: E402
-from activessf.engine.state import load_state, restore_training_state, rng_state, save_state, seed_everything, set_rng_state, training_state  # noqa: E402,E501
-from activessf.models.encoder import load_init_checkpoint  # noqa: E402
-from activessf.models.registry import build_method  # noqa: E402
-from activessf.pretrain.config import PretrainConfig  # noqa: E402
-from activessf.pretrain.export import write_outputs  # noqa: E402
-from activessf.pretrain.images import list_images  # noqa: E402
+from activessf.config import from_dict, save_config, to_dict
+from activessf.distributed.pretrain_data import build_image_dataset, take_images
+from activessf.distributed.runtime import data_context_quiet, ensure_ray
+from activessf.engine.optim import build_training
+from activessf.engine.pretrain_engine import fit
+from activessf.engine.state import load_state, restore_training_state, rng_state, save_state, seed_everything, set_rng_state, training_state  # noqa: E501
+from activessf.models.encoder import load_init_checkpoint
+from activessf.models.registry import build_method
+from activessf.pretrain.config import PretrainConfig
+from activessf.pretrain.export import write_outputs
+from activessf.pretrain.images import list_images
 
 
 def require_train_v2() -> None:

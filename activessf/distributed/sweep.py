@@ -22,25 +22,23 @@ import json
 import os
 from typing import Any
 
-os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+import numpy as np
+import ray
+from ray import tune
 
-import numpy as np  # noqa: E402
-import ray  # noqa: E402
-from ray import tune  # noqa: E402
-
-from activessf.config import build_config  # noqa: E402
-from activessf.distributed.runtime import ensure_ray  # noqa: E402
-from activessf.evaluation.folds import ensure_folds, folds_digest, read_folds  # noqa: E402
-from activessf.finetune.config import FinetuneConfig  # noqa: E402
-from activessf.io import fs as afs  # noqa: E402
-from activessf.io.items import crop_items  # noqa: E402
-from activessf.pipeline.plan import Plan, build_plan  # noqa: E402
-from activessf.pipeline.run import StateLog, _run_stage, stages  # noqa: E402
-from activessf.pretrain.config import PretrainConfig  # noqa: E402
-from activessf.selection.config import SelectionConfig  # noqa: E402
-from activessf.sweep.config import SweepConfig, as_overrides, example_values  # noqa: E402
-from activessf.sweep.results import sort_rows, write_best_yaml, write_results  # noqa: E402
-from activessf.distributed.sweep_full import full_objective  # noqa: E402
+from activessf.config import build_config
+from activessf.distributed.runtime import ensure_ray
+from activessf.evaluation.folds import ensure_folds, folds_digest, read_folds
+from activessf.finetune.config import FinetuneConfig
+from activessf.io import fs as afs
+from activessf.io.items import crop_items
+from activessf.pipeline.plan import Plan, build_plan
+from activessf.pipeline.run import StateLog, _run_stage, stages
+from activessf.pretrain.config import PretrainConfig
+from activessf.selection.config import SelectionConfig
+from activessf.sweep.config import SweepConfig, as_overrides, example_values
+from activessf.sweep.results import sort_rows, write_best_yaml, write_results
+from activessf.distributed.sweep_full import full_objective
 
 SHARED_STAGES = ("regions_pool", "regions_labeled", "labeled_crops", "features_labeled", "features_pool")
 

@@ -1,4 +1,6 @@
-"""A real cheap sweep on a small real subset: identical folds, restore, a best YAML that runs."""
+"""Real sweeps on a small real subset: identical folds, restore, a best YAML that runs; the full
+objective. Both tests read one set of shared stages (regions, features), as sweeps over one
+dataset do with ``sweep.shared_output``."""
 
 from __future__ import annotations
 
@@ -14,12 +16,20 @@ from activessf.pipeline.plan import build_plan
 from tests.jobs.test_job_submit import _tiny_inputs
 
 
-def _sweep_yaml(root: Path) -> Path:
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict[str, Path]:
+    """Tiny labeled set and pool, and the folder of the shared stages both sweeps reuse."""
+    root = tmp_path_factory.mktemp("sweep_inputs")
     labeled, pool = _tiny_inputs(root)
+    return {"labeled": labeled, "pool": pool, "shared": root / "shared"}
+
+
+def _sweep_yaml(root: Path, inputs: dict[str, Path]) -> Path:
     tree = yaml.safe_load((Path(__file__).parents[2] / "configs" / "sweep.yaml").read_text())
     tree["sweep"].update(name="t", output=str(root / "sweep"), num_samples=3, debug_fail_one_trial=True,
+                         shared_output=str(inputs["shared"]),
                          space={"selection.alpha": {"uniform": [0.25, 2.0]}, "selection.k": {"choice": [2, 4]}})
-    tree["pipeline"].update(labeled=str(labeled), unlabeled=str(pool))
+    tree["pipeline"].update(labeled=str(inputs["labeled"]), unlabeled=str(inputs["pool"]))
     tree["pretrain"]["model"].update(img_size=32, encoder_kwargs={"depth": 2})
     tree["pretrain"]["optim"].update(epochs=1, warmup_epochs=0)
     tree["finetune"]["train"]["n_folds"] = 3
@@ -43,8 +53,8 @@ def _key(row: dict) -> str:
 
 
 @pytest.mark.timeout(900)
-def test_cheap_sweep_restores_and_writes_a_runnable_best(ray_session, tmp_path):
-    config = _sweep_yaml(tmp_path)
+def test_cheap_sweep_restores_and_writes_a_runnable_best(ray_session, tmp_path, inputs):
+    config = _sweep_yaml(tmp_path, inputs)
     first = run_sweep(str(config))
     status = {_key(r): r["status"] for r in first["rows"]}
     assert sorted(status.values()) == ["DONE", "DONE", "ERROR"], first["rows"]
@@ -70,15 +80,20 @@ def test_cheap_sweep_restores_and_writes_a_runnable_best(ray_session, tmp_path):
 
 
 @pytest.mark.timeout(900)
-def test_full_objective_trial_fine_tunes_every_fold(ray_session, tmp_path):
-    config = _sweep_yaml(tmp_path)
+def test_full_objective_trial_fine_tunes_every_fold(ray_session, tmp_path, inputs):
+    config = _sweep_yaml(tmp_path, inputs)
     tree = yaml.safe_load(config.read_text())
     tree["sweep"].update(objective="full", num_samples=1, asha=True, debug_fail_one_trial=False,
                          space={"selection.alpha": {"choice": [1.0]}, "selection.k": {"choice": [4]}})
     tree["finetune"] = {"model": {"img_size": 32}, "optim": {"epochs": 1, "warmup_epochs": 0, "batch_size": 8},
                         "train": {"n_folds": 2}}
     config.write_text(yaml.safe_dump(tree))
+    markers = [inputs["shared"] / name / "_SUCCESS.json" for name in ("regions_pool", "features_pool")]
+    before = [m.stat().st_mtime_ns if m.exists() else None for m in markers]
     result = run_sweep(str(config))
+    # After the cheap sweep (or any earlier one) the shared stages are found done, not recomputed.
+    after = [m.stat().st_mtime_ns for m in markers]
+    assert all(b is None or b == a for b, a in zip(before, after))
     (row,) = result["rows"]
     assert row["status"] == "DONE" and row["folds_done"] == 2 and 0.0 <= row["mean"] <= 1.0
     trial = tmp_path / "sweep" / "trials" / row["trial_id"]

@@ -21,8 +21,14 @@ class _DropStateApiNoise(logging.Filter):
 
 
 def quiet_local_workers() -> None:
-    """``worker_process_setup_hook`` of the local runtime: drop the State API noise above."""
+    """``worker_process_setup_hook`` of the local runtime: drop the State API noise above.
+
+    It also names the runtime's own GCS in ``RAY_ADDRESS``: without it the cleaner finds "the"
+    cluster through /tmp/ray/ray_current_cluster, which any later Ray runtime on the machine
+    rewrites; once that one ends, every run's cleaner dies with a GCS-timeout traceback.
+    """
     logging.getLogger(_CLEANER_LOGGER).addFilter(_DropStateApiNoise())
+    os.environ.setdefault("RAY_ADDRESS", ray.get_runtime_context().gcs_address)
 
 
 # Ray Train settings of a one-machine runtime, set before ``ray.init`` so its processes inherit

@@ -35,7 +35,8 @@ def quiet_local_workers() -> None:
 # them (``setdefault``: the user's environment wins). One machine is never drained or preempted,
 # so Train's preemption watcher (an actor process per run) is dropped. The controller polls its
 # workers every 2 s by default and several start-up and shut-down steps each wait for a poll;
-# measured on 2 CPUs, a trivial TorchTrainer.fit took ~58 s at 2 s and ~40 s at 0.5 s.
+# measured on 2 CPUs, a trivial 2-worker TorchTrainer.fit took 35 s at 2 s and 33 s at 0.5 s on
+# idle cores, 58 s and 40 s on cores another run was using.
 LOCAL_TRAIN_ENV = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5"}
 
 

@@ -127,7 +127,7 @@ def local_head():
     """A real Ray head on 127.0.0.1 (2 CPUs, dashboard = job server), stopped afterwards."""
     port, dash = _free_port(), _free_port()
     # A throwaway loopback cluster: Ray 2.60's token authentication is turned off for it.
-    # Train's polling as in the local runtime: on 2 CPUs each run would otherwise wait ~1/3 longer.
+    # Train's polling as in the local runtime (activessf.distributed.runtime.LOCAL_TRAIN_ENV).
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", RAY_ADDRESS=f"http://127.0.0.1:{dash}",
                RAY_AUTH_MODE="disabled", **LOCAL_TRAIN_ENV)
     env.pop("RAY_ADDRESS_FOR_DRIVER", None)

@@ -168,6 +168,14 @@ def stages(plan: Plan, log: StateLog) -> list[Stage]:
     return out
 
 
+def _marker_fp(st: Stage) -> str | None:
+    """Fingerprint of a data stage's completion marker (None: no marker stage or none written)."""
+    if st.marker_dir is None:
+        return None
+    marker = read_marker(st.marker_dir)
+    return fingerprint(st.name, marker.get("fingerprint")) if marker else None
+
+
 def _run_stage(st: Stage, fps: dict[str, str], log: StateLog, head: str) -> None:
     """Run one stage unless the log has it finished with the same fingerprint; record it."""
     fp = fingerprint(st.name, st.key, [fps[u] for u in st.upstream])
@@ -176,11 +184,16 @@ def _run_stage(st: Stage, fps: dict[str, str], log: StateLog, head: str) -> None
         print(f"{head}: complete, skipped", flush=True)
         return
     print(f"{head}: {st.describe} ...", flush=True)
+    before = _marker_fp(st)
     t0 = time.time()
     summary = st.run()
     if st.marker_dir is not None:
-        fp = fingerprint(st.name, (read_marker(st.marker_dir) or {}).get("fingerprint"))
+        fp = _marker_fp(st)
     fps[st.name] = fp
+    if st.marker_dir is not None and fp == before and log.done(st.name, fp):
+        # The data stage found its own outputs complete: keep the time it took when it ran.
+        print(f"{head}: complete, skipped", flush=True)
+        return
     log.record(st.name, fp, summary, time.time() - t0)
     print(f"{head}: done in {time.time() - t0:.0f} s {_short(summary)}", flush=True)
 

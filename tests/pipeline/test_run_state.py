@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from activessf.io.markers import write_marker
 from activessf.pipeline.run import Stage, StateLog, _run_stage
 
 
@@ -50,3 +51,26 @@ def test_interrupted_stage_is_not_recorded(tmp_path):
     assert set(StateLog(str(tmp_path)).stages) == {"a"}
     _run(tmp_path, _stages(calls))
     assert calls == ["a", "b", "c"]
+
+
+def test_data_stage_that_skips_itself_keeps_its_first_time(tmp_path, capsys):
+    """Region/feature stages check their own marker; a rerun that finds it keeps the recorded time."""
+    out, calls = tmp_path / "regions", []
+
+    def regions(key):
+        def run():
+            calls.append(key)
+            write_marker(str(out), "regions", key, {"n": 1})  # as the stage does after its work
+            return {"n": 1}
+        return run
+
+    root = tmp_path / "run"
+    _run(root, [Stage("regions", "data", [], (), regions("k1"), str(out))])
+    log = StateLog(str(root))
+    log.record("regions", log.stages["regions"]["fingerprint"], {"n": 1}, 361.5)  # the real first run's time
+    capsys.readouterr()
+    _run(root, [Stage("regions", "data", [], (), lambda: {"n": 1}, str(out))])  # finds its marker
+    assert "regions: complete, skipped" in capsys.readouterr().out
+    assert StateLog(str(root)).stages["regions"]["seconds"] == 361.5
+    _run(root, [Stage("regions", "data", [], (), regions("k2"), str(out))])  # config changed: reran
+    assert calls == ["k1", "k2"] and StateLog(str(root)).stages["regions"]["seconds"] < 361.5

@@ -25,7 +25,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-# Train V2 is Ray 2.60's default (ray-project/ray#57857); keep it on unless explicitly disabled.
 import ray
 import ray.train
 import ray.train.torch

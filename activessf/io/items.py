@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from activessf.io import fs as afs
-from activessf.io.sources import load_inputs
+from activessf.io.sources import load_inputs, readable
 
 ITEMS_SCHEMA = pa.schema([("id", pa.string()), ("path", pa.string()), ("label", pa.string())])
 
@@ -38,7 +38,8 @@ def crop_items(source: str, labeled: bool = False) -> pa.Table:
         regions = afs.read_table(afs.join(source, "regions.parquet"), ["region_id", "crop_path", "label"])
         paths = [afs.join(source, p) for p in regions["crop_path"].to_pylist()]
         return pa.table({"id": regions["region_id"], "path": paths, "label": regions["label"]}, schema=ITEMS_SCHEMA)
-    inputs = load_inputs(source, labeled=labeled)
+    # Entries that cannot be read (hidden, FIFOs, duplicates) are not crops.
+    inputs = readable(load_inputs(source, labeled=labeled))
     return pa.table(
         {"id": inputs["image_id"], "path": inputs["source_path"], "label": inputs["label"]}, schema=ITEMS_SCHEMA
     )

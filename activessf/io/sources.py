@@ -1,26 +1,32 @@
 """Turn a user's input (a folder, or a CSV/Parquet manifest) into the table of inputs.
 
-The inputs table has one row per image: ``image_id``, ``source_path``, ``label`` (null when
-unlabeled). Labeled sets are an ImageFolder layout (``ROOT/<class>/**/image``) or a manifest with
-a ``label`` column.
+The inputs table has one row per listed entry: ``image_id``, ``source_path``, ``label`` (null when
+unlabeled) and ``reason`` (null for an image to read; else why it is rejected unread: a hidden
+file, a dangling symlink, a FIFO, a folder reached twice through a symlink, a duplicate of another
+row). Stages write the rejected rows into their manifest, so inputs = ok + rejected accounts for
+every entry. Labeled sets are an ImageFolder layout (``ROOT/<class>/**/image``) or a manifest
+with a ``label`` column.
 """
 
 from __future__ import annotations
 
+import os
 import posixpath
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from activessf.io import fs as afs
-from activessf.io.schema import image_id_for
+from activessf.io.listing import list_local, list_remote, local_entry_reason
+from activessf.io.schema import image_id_for, relative_paths
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 PATH_COLUMNS = ("source_path", "path", "file", "filename", "image")
 
 INPUTS_SCHEMA = pa.schema(
-    [("image_id", pa.string()), ("source_path", pa.string()), ("label", pa.string())]
+    [("image_id", pa.string()), ("source_path", pa.string()), ("label", pa.string()), ("reason", pa.string())]
 )
 
 
@@ -28,8 +34,18 @@ class InputError(ValueError):
     """The input location or manifest is unusable; the message says why."""
 
 
+@dataclass
+class Entry:
+    """One listed input: where it came from (``where``, for messages), its path, label, reason."""
+
+    where: str
+    path: str
+    label: str | None
+    reason: str | None = None
+
+
 def load_inputs(source: str, labeled: bool = False) -> pa.Table:
-    """List the images of a folder or manifest.
+    """List the images of a folder or manifest, with the entries that cannot be read.
 
     Args:
         source: Folder (local or ``s3://``/``gs://``), or a ``.csv``/``.parquet`` manifest.
@@ -37,51 +53,113 @@ def load_inputs(source: str, labeled: bool = False) -> pa.Table:
             (ImageFolder). A manifest's ``label`` column is always used when present.
 
     Returns:
-        Table with ``image_id``, ``source_path``, ``label`` (``INPUTS_SCHEMA``), sorted by path,
-        duplicates removed.
+        ``INPUTS_SCHEMA`` table sorted by path: one row per entry, ``reason`` null for the images
+        to read. Entries that are the same file (``./x`` and ``/abs/x``, a symlink and its target)
+        keep the first and reject the others as duplicates.
+
+    Raises:
+        InputError: missing folder, no usable image, a blank label or one file with two labels.
     """
     lower = str(source).lower()
     if lower.endswith((".csv", ".parquet", ".pq")):
-        paths, labels = _read_manifest(str(source))
+        entries = _read_manifest(str(source))
     else:
-        paths, labels = _scan_folder(str(source), labeled)
-    if not paths:
-        raise InputError(f"no images found in {source} (extensions: {', '.join(IMAGE_EXTENSIONS)})")
-    seen: dict[str, str | None] = {}
-    for p, lab in zip(paths, labels):
-        seen.setdefault(p, lab)
-    ordered = sorted(seen)
+        entries = _scan_folder(str(source), labeled)
+    _mark_duplicates(entries)
+    if not any(e.reason is None for e in entries):
+        skipped = f"; {len(entries)} entries skipped, e.g. {entries[0].path}: {entries[0].reason}" if entries else ""
+        raise InputError(f"no images found in {source} (extensions: {', '.join(IMAGE_EXTENSIONS)}){skipped}")
+    entries.sort(key=lambda e: (e.path, e.reason is not None))
     return pa.table(
         {
-            "image_id": [image_id_for(p) for p in ordered],
-            "source_path": ordered,
-            "label": [seen[p] for p in ordered],
+            "image_id": _ids([e.path for e in entries], _id_root(str(source))),
+            "source_path": [e.path for e in entries],
+            "label": [e.label for e in entries],
+            "reason": [e.reason for e in entries],
         },
         schema=INPUTS_SCHEMA,
     )
 
 
-def _scan_folder(root: str, labeled: bool) -> tuple[list[str], list[str | None]]:
+def readable(inputs: pa.Table) -> pa.Table:
+    """The rows of an inputs table that are images to read (``reason`` null), without ``reason``."""
+    import pyarrow.compute as pc
+
+    return inputs.filter(pc.is_null(inputs["reason"])).drop_columns(["reason"])
+
+
+def _id_root(source: str) -> str:
+    """The folder ids are relative to: the input folder, or a manifest's folder."""
+    is_manifest = source.lower().endswith((".csv", ".parquet", ".pq"))
+    folder = posixpath.dirname(source) if is_manifest and afs.is_remote(source) else source
+    if afs.is_remote(source):
+        return folder
+    inner = afs.resolve(source)[1]
+    return os.path.dirname(inner) if is_manifest else inner
+
+
+def _ids(paths: list[str], root: str) -> list[str]:
+    """``image_id_for`` each path relative to ``root`` (``relative_paths``: a moved input keeps its
+    ids); a repeated path (a rejected duplicate row) gets a suffix."""
+    ids, counts = [], {}
+    for p in relative_paths(paths, root):
+        base = image_id_for(p)
+        n = counts.get(base, 0)
+        counts[base] = n + 1
+        ids.append(base if n == 0 else f"{base}-dup{n}")
+    return ids
+
+
+def _same_file_key(path: str) -> str:
+    if afs.is_remote(path):
+        scheme, rest = path.split("://", 1)
+        return f"{scheme}://{posixpath.normpath(rest)}"
+    return os.path.realpath(path)
+
+
+def _mark_duplicates(entries: list[Entry]) -> None:
+    """Reject every readable entry that is the same file as an earlier one; labels must agree."""
+    first: dict[str, Entry] = {}
+    for e in entries:
+        if e.reason is not None:
+            continue
+        key = _same_file_key(e.path)
+        kept = first.setdefault(key, e)
+        if kept is e:
+            continue
+        if kept.label != e.label:
+            raise InputError(f"{_describe(kept)} and {_describe(e)} are the same file with different labels")
+        e.reason = f"duplicate of {kept.path}"
+
+
+def _describe(e: Entry) -> str:
+    where = "" if e.where == e.path else f"{e.where}: "
+    return f"{where}{e.path} (label {e.label!r})"
+
+
+def _scan_folder(root: str, labeled: bool) -> list[Entry]:
     fs, inner = afs.resolve(root)
     import pyarrow.fs as pafs
 
     if fs.get_file_info(inner).type != pafs.FileType.Directory:
         raise InputError(f"input folder does not exist: {root}")
-    paths = afs.list_files(root, IMAGE_EXTENSIONS)
-    if not labeled:
-        return paths, [None] * len(paths)
-    labels = []
-    base = root.rstrip("/") + "/" if afs.is_remote(root) else inner.rstrip("/") + "/"
-    for p in paths:
-        rel = (p if afs.is_remote(root) else afs.resolve(p)[1])[len(base) :]
-        parts = rel.split("/")
-        if len(parts) < 2:
-            raise InputError(f"labeled folder needs ROOT/<class>/image; {p} is directly in the root")
-        labels.append(parts[0])
-    return paths, labels
+    remote = afs.is_remote(root)
+    listing = list_remote(root, IMAGE_EXTENSIONS) if remote else list_local(inner, IMAGE_EXTENSIONS)
+    base = root.rstrip("/") + "/" if remote else inner.rstrip("/") + "/"
+    entries = []
+    for path, reason in listing:
+        label = None
+        if labeled:
+            parts = path[len(base):].split("/")
+            if len(parts) < 2 and reason is None:
+                raise InputError(f"labeled folder needs ROOT/<class>/image; {path} is directly in the root")
+            label = parts[0] if len(parts) >= 2 else None
+        entries.append(Entry(path, path, label, reason))
+    return entries
 
 
-def _read_manifest(path: str) -> tuple[list[str], list[str | None]]:
+def _read_manifest(path: str) -> list[Entry]:
+    """One entry per manifest row; relative paths are relative to the manifest's folder."""
     fs, inner = afs.resolve(path)
     if path.lower().endswith(".csv"):
         with fs.open_input_stream(inner) as fh:
@@ -91,11 +169,31 @@ def _read_manifest(path: str) -> tuple[list[str], list[str | None]]:
     column = next((c for c in PATH_COLUMNS if c in table.column_names), None)
     if column is None:
         raise InputError(f"{path}: manifest needs a path column, one of {list(PATH_COLUMNS)}")
-    raw = [str(v) for v in table.column(column).to_pylist()]
-    base = posixpath.dirname(path) if afs.is_remote(path) else afs.resolve(path)[1].rsplit("/", 1)[0]
-    paths = [p if (afs.is_remote(p) or p.startswith("/")) else afs.join(base, p) for p in raw]
-    if "label" in table.column_names:
-        labels = [None if v is None else str(v) for v in table.column("label").to_pylist()]
-    else:
-        labels = [None] * len(paths)
-    return paths, labels
+    base = posixpath.dirname(path) if afs.is_remote(path) else os.path.dirname(inner)
+    labels = _manifest_labels(path, table)
+    entries = []
+    for i, raw in enumerate(table.column(column).to_pylist()):
+        where = f"{path} row {i + 1}"
+        if raw is None or not str(raw).strip():
+            raise InputError(f"{where}: blank {column}")
+        raw = str(raw)
+        if afs.is_remote(raw) or afs.is_remote(base):
+            p = raw if afs.is_remote(raw) else posixpath.join(base, raw)
+            entries.append(Entry(where, p, labels[i]))
+        else:
+            p = os.path.normpath(os.path.join(base, raw))
+            entries.append(Entry(where, p, labels[i], local_entry_reason(p)))
+    return entries
+
+
+def _manifest_labels(path: str, table: pa.Table) -> list[str | None]:
+    """The ``label`` column as strings; all null = unlabeled, a blank among labels is an error."""
+    if "label" not in table.column_names:
+        return [None] * table.num_rows
+    values = table.column("label").to_pylist()
+    if all(v is None for v in values):
+        return [None] * table.num_rows
+    for i, v in enumerate(values):
+        if v is None or not str(v).strip():
+            raise InputError(f"{path} row {i + 1}: blank label (every row of a labeled manifest needs a class)")
+    return [str(v) for v in values]

@@ -31,14 +31,18 @@ def process_image(row: dict, cfg: RegionsConfig, out_dir: str) -> dict:
     """Manifest row (with its ``regions`` list) for one input; bad input becomes a rejected row.
 
     Args:
-        row: ``image_id``, ``source_path``, ``label``.
+        row: ``image_id``, ``source_path``, ``label``, optional ``reason`` (set: rejected unread).
         cfg: Stage config.
         out_dir: Stage output folder; crops are written under ``out_dir/crops``.
 
     Returns:
         A dict with the manifest columns plus ``regions`` (list of region dicts).
     """
+    skip = row.pop("reason", None)
     out = {**row, "status": "rejected", "reason": "", "width": 0, "height": 0, "n_regions": 0, "regions": []}
+    if skip:  # listed but not to be read (hidden, FIFO, duplicate...): a rejected row, never opened
+        out["reason"] = skip
+        return out
     try:
         data = afs.read_bytes(row["source_path"])
     except OSError as exc:
@@ -84,14 +88,15 @@ def process_batch(batch: pa.Table, cfg: RegionsConfig, out_dir: str) -> pa.Table
     """Process a batch of inputs.
 
     Args:
-        batch: Rows with ``image_id``, ``source_path``, ``label``.
+        batch: Rows with ``image_id``, ``source_path``, ``label`` and optionally ``reason``.
         cfg: Stage config.
         out_dir: Stage output folder.
 
     Returns:
         ``BATCH_SCHEMA`` table: one manifest row per input, each carrying its regions.
     """
-    rows = [process_image(r, cfg, out_dir) for r in batch.select(["image_id", "source_path", "label"]).to_pylist()]
+    columns = [c for c in ("image_id", "source_path", "label", "reason") if c in batch.column_names]
+    rows = [process_image(r, cfg, out_dir) for r in batch.select(columns).to_pylist()]
     return pa.Table.from_pylist(rows, schema=BATCH_SCHEMA)
 
 

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from activessf.cli import commands
-from activessf.config import ConfigError
+from activessf import progress
+from activessf.cli import commands, errors
+from activessf.io.atomic import remove_stale_temps
+
+# Files this tool writes at the top of an output folder (first thing, in the stages): their
+# presence says the folder's ``.tmp-*`` leftovers are ours to remove.
+_OWN_FILES = ("config.yaml", "_SUCCESS.json", "pipeline_config.yaml", "pipeline_state.json", "folds.parquet",
+              "predict_config.yaml")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="activessf", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="print the full traceback of any error")
     subs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in commands.COMMANDS:
         sub = subs.add_parser(command.name, help=command.help, description=command.help)
@@ -19,22 +27,45 @@ def build_parser() -> argparse.ArgumentParser:
             "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
             help="override one config field, e.g. --set preset=paper (repeatable)",
         )
+        # Also accepted after the subcommand; SUPPRESS keeps a global --debug from being reset.
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         command.add_arguments(sub)
         sub.set_defaults(handler=command.run)
     return parser
 
 
+def _shutdown_ray() -> None:
+    """Stop the local Ray runtime this command started, however the command ends."""
+    runtime = sys.modules.get("activessf.distributed.runtime")
+    if runtime is not None:
+        runtime.shutdown_local()
+
+
+def _sweep_leftovers(args: argparse.Namespace) -> None:
+    """Remove the temporary files an interrupted or killed earlier attempt left in ``--output``."""
+    out = getattr(args, "output", None)
+    if not isinstance(out, str) or not os.path.isdir(out):
+        return
+    if any(os.path.exists(os.path.join(out, name)) for name in _OWN_FILES):
+        removed = remove_stale_temps(out)
+        if removed:
+            print(f"removed {len(removed)} temporary file(s) an interrupted run left in {out}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``activessf`` console script."""
     args = build_parser().parse_args(argv)
+    progress.reset()
+    previous = errors.install_signal_handlers()
     try:
+        _sweep_leftovers(args)
         return int(args.handler(args) or 0)
-    except ConfigError as exc:
-        print(f"activessf {args.command}: config error: {exc}", file=sys.stderr)
-        return 2
-    except commands.UsageError as exc:
-        print(f"activessf {args.command}: {exc}", file=sys.stderr)
-        return 2
+    except (Exception, KeyboardInterrupt) as exc:
+        folder = progress.folder() or getattr(args, "output", None)
+        return errors.report(exc, args.command, args.debug, folder)
+    finally:
+        _shutdown_ray()
+        errors.restore_signal_handlers(previous)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import signal
+import threading
 
 import ray
 
@@ -39,6 +42,10 @@ def quiet_local_workers() -> None:
 # idle cores, 58 s and 40 s on cores another run was using.
 LOCAL_TRAIN_ENV = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5"}
 
+# True while a runtime ``ensure_ray`` started (or joined) for this process is up; a runtime
+# someone else started (a test session, a notebook) is never shut down by us.
+_started_here = False
+
 
 def init_local(num_cpus: int | None = None, **kwargs) -> None:
     """Start a fresh local Ray runtime with ``LOCAL_TRAIN_ENV`` (tests use it too).
@@ -51,8 +58,35 @@ def init_local(num_cpus: int | None = None, **kwargs) -> None:
         os.environ.setdefault(key, value)
     # address="local": a fresh runtime, never a cluster some other process started on this
     # machine (Ray's auto-detection follows /tmp/ray/ray_current_cluster, which can be stale).
-    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
-             runtime_env={"worker_process_setup_hook": "activessf.distributed.runtime.quiet_local_workers"}, **kwargs)
+    with _keep_sigterm_handler():
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+                 runtime_env={"worker_process_setup_hook": "activessf.distributed.runtime.quiet_local_workers"},
+                 **kwargs)
+
+
+class _keep_sigterm_handler:
+    """Undo ``ray.init``'s SIGTERM handler (``sys.exit(15)``): the caller's own handler (the CLI
+    turns SIGTERM into a clean interrupt, exit code 130) stays in charge."""
+
+    def __enter__(self) -> None:
+        main = threading.current_thread() is threading.main_thread()
+        self.previous = signal.getsignal(signal.SIGTERM) if main else None
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+
+def shutdown_local() -> None:
+    """Stop the runtime ``ensure_ray`` started (no-op otherwise); safe to call twice.
+
+    A joined cluster is only disconnected from (``ray.shutdown`` in a driver of a cluster
+    leaves the cluster running).
+    """
+    global _started_here
+    if _started_here and ray.is_initialized():
+        ray.shutdown()
+    _started_here = False
 
 
 def ensure_ray(num_cpus: int | None = None) -> None:
@@ -61,12 +95,19 @@ def ensure_ray(num_cpus: int | None = None) -> None:
     Args:
         num_cpus: CPUs for a *local* runtime only; ignored when joining a cluster.
     """
+    global _started_here
     if ray.is_initialized():
         return
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(log_to_driver=True)
-    else:
-        init_local(num_cpus)
+    with _keep_sigterm_handler():
+        if os.environ.get("RAY_ADDRESS"):
+            ray.init(log_to_driver=True)
+        else:
+            init_local(num_cpus)
+    if not _started_here:
+        # Ray registers an atexit shutdown too; ours runs first (atexit is last-in, first-out)
+        # and the CLI calls shutdown_local itself before its last line.
+        atexit.register(shutdown_local)
+    _started_here = True
 
 
 def data_context_quiet(progress: bool = True) -> None:

@@ -17,6 +17,7 @@ import timm
 import torch
 import torch.nn.functional as F
 
+from activessf.errors import WeightsError
 from activessf.features.config import FeaturesConfig
 
 # Buffers a checkpoint may legitimately lack (older torch, or saved without BN bookkeeping).
@@ -86,7 +87,7 @@ def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
     """Load a local checkpoint into ``model`` strictly, ignoring only classifier-head keys.
 
     Raises:
-        ValueError: Missing, unexpected or shape-mismatched keys, each listed.
+        WeightsError: Missing, unexpected or shape-mismatched keys, each listed.
     """
     own = model.state_dict()
     heads = _classifier_prefixes(model)
@@ -109,7 +110,7 @@ def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
             problems.append(f"unexpected keys: {_shown(list(result.unexpected_keys))}")
     if problems:
         arch = getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__)
-        raise ValueError(f"weights {os.fspath(path)} do not fit {arch}: " + "; ".join(problems))
+        raise WeightsError(f"weights {os.fspath(path)} do not fit {arch}: " + "; ".join(problems))
 
 
 def resolve_preprocess(model: torch.nn.Module) -> dict[str, Any]:

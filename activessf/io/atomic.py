@@ -7,6 +7,7 @@ publish an object only when its upload completes, so there a direct write is alr
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from activessf.io import fs as afs
+
+# Prefix of every temporary name below: a file (or folder) so named is never an output.
+TMP_PREFIX = ".tmp-"
 
 
 @contextmanager
@@ -27,7 +31,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         return
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=Path(path).suffix, dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=Path(path).suffix, dir=folder)
     os.close(fd)
     try:
         yield tmp
@@ -101,3 +105,37 @@ class AtomicParquetWriter:
             self.close()
         else:
             self.abort(exc)
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[str]:
+    """Remove the ``.tmp-*`` files and folders an interrupted or killed run left under ``folder``.
+
+    A process killed between creating its temporary file and renaming it (SIGKILL, power loss)
+    cannot clean up; the next run of a command on the same output folder does. Call it before
+    the command writes anything: a temporary name belongs to a write in progress, and only one
+    command writes an output folder at a time. Object stores have no temporary names.
+
+    Args:
+        folder: Output folder (walked recursively; symlinks are not followed).
+
+    Returns:
+        The removed paths.
+    """
+    folder = str(folder)
+    if afs.is_remote(folder) or not os.path.isdir(folder):
+        return []
+    removed = []
+    for root, dirs, files in os.walk(folder):
+        for name in [d for d in dirs if d.startswith(TMP_PREFIX)]:
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+            dirs.remove(name)
+            removed.append(os.path.join(root, name))
+        for name in files:
+            if name.startswith(TMP_PREFIX):
+                path = os.path.join(root, name)
+                try:
+                    os.remove(path)
+                except FileNotFoundError:
+                    continue
+                removed.append(path)
+    return sorted(removed)

@@ -17,9 +17,10 @@ from typing import Any, Callable
 
 import yaml
 
+from activessf import progress
 from activessf.config import to_dict
 from activessf.io import fs as afs
-from activessf.io.atomic import atomic_write_text
+from activessf.io.atomic import atomic_write_text, remove_stale_temps
 from activessf.io.markers import fingerprint, read_marker
 from activessf.pipeline.labeled import write_central_crops
 from activessf.pipeline.plan import Plan
@@ -181,9 +182,11 @@ def _run_stage(st: Stage, fps: dict[str, str], log: StateLog, head: str) -> None
     fp = fingerprint(st.name, st.key, [fps[u] for u in st.upstream])
     if st.marker_dir is None and log.done(st.name, fp):
         fps[st.name] = fp
+        progress.finish(st.name)
         print(f"{head}: complete, skipped", flush=True)
         return
     print(f"{head}: {st.describe} ...", flush=True)
+    progress.start(st.name)
     before = _marker_fp(st)
     t0 = time.time()
     summary = st.run()
@@ -192,9 +195,11 @@ def _run_stage(st: Stage, fps: dict[str, str], log: StateLog, head: str) -> None
     fps[st.name] = fp
     if st.marker_dir is not None and fp == before and log.done(st.name, fp):
         # The data stage found its own outputs complete: keep the time it took when it ran.
+        progress.finish(st.name)
         print(f"{head}: complete, skipped", flush=True)
         return
     log.record(st.name, fp, summary, time.time() - t0)
+    progress.finish(st.name)
     print(f"{head}: done in {time.time() - t0:.0f} s {_short(summary)}", flush=True)
 
 
@@ -206,6 +211,10 @@ def run_pipeline(plan: Plan) -> dict[str, Any]:
     """
     from activessf.distributed.runtime import ensure_ray
 
+    progress.set_folder(plan.root)
+    # Temporary files of an interrupted or killed attempt (see atomic.remove_stale_temps).
+    if remove_stale_temps(plan.root):
+        print(f"removed temporary files an interrupted run left in {plan.root}", flush=True)
     ensure_ray()
     afs.makedirs(plan.root)
     atomic_write_text(plan.path("pipeline_config.yaml"), yaml.safe_dump(plan.resolved(), sort_keys=False))

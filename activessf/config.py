@@ -7,8 +7,12 @@ work starts, with an error that names the offending field.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
+import math
 import os
+import re
 import types
 import typing
 from typing import Any, Mapping, TypeVar
@@ -93,7 +97,11 @@ def build_config(
     if yaml_path is not None:
         tree = load_yaml(yaml_path)
         if section is not None and any(isinstance(tree.get(s), dict) for s in SECTIONS):
-            # A pipeline YAML: this stage's section, or its defaults when the file has none.
+            # A pipeline YAML: this stage's section, or its defaults when the file has none. A
+            # misspelled section would otherwise be ignored and its values silently not applied.
+            unknown = sorted(str(k) for k in tree if k not in SECTIONS)
+            if unknown:
+                raise ConfigError(f"{yaml_path}: unknown section(s) {', '.join(unknown)}; valid: {', '.join(SECTIONS)}")
             tree = tree.get(section) or {}
     for text in overrides or []:
         key, value = parse_override(text)
@@ -119,6 +127,9 @@ def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
     kwargs = {}
     for name, value in data.items():
         kwargs[name] = _coerce(hints[name], value, prefix + name)
+        if (name == "seed" or name.endswith("_seed")) and isinstance(value, int):
+            # numpy, torch and OpenCV all refuse a negative seed, but only deep inside the run.
+            require(0 <= value < 2**32, prefix + name, "must be in [0, 2**32)")
     try:
         obj = cls(**kwargs)
     except ConfigError:
@@ -173,6 +184,9 @@ def _coerce_scalar(hint: Any, value: Any, field: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{field}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            # No field means anything by inf or nan (null says "no limit"); they only fail mid-run.
+            raise ConfigError(f"{field}: expected a finite number, got {value!r}")
         return float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -221,3 +235,44 @@ def require(condition: bool, field: str, message: str) -> None:
     """Raise ``ConfigError`` naming ``field`` unless ``condition`` holds (for ``__post_init__``)."""
     if not condition:
         raise ConfigError(f"{field}: {message}")
+
+
+# Files that earlier stages of the same run will write (``activessf run`` fine-tunes the encoder a
+# pretraining stage exports): ``require_file`` accepts them before they exist.
+_PLANNED_FILES: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("planned_files", default=frozenset())
+
+
+@contextlib.contextmanager
+def planned_files(paths: list[str]):
+    """Within this block, ``require_file`` accepts ``paths`` as if they existed."""
+    token = _PLANNED_FILES.set(_PLANNED_FILES.get() | frozenset(paths))
+    try:
+        yield
+    finally:
+        _PLANNED_FILES.reset(token)
+
+
+def require_file(path: str, field: str) -> None:
+    """Raise ``ConfigError`` naming ``field`` unless ``path`` is an existing file (or a planned one).
+
+    Object-storage URIs are checked by the stage that reads them (a listing per field is slow).
+    """
+    from activessf.io import fs as afs
+
+    if afs.is_remote(path) or path in _PLANNED_FILES.get():
+        return
+    require(os.path.isfile(path), field, f"no such file {path!r}")
+
+
+def patch_of_name(model_name: str) -> int | None:
+    """Patch size a timm model name states (``vit_base_patch16_224`` -> 16), else None."""
+    match = re.search(r"patch(\d+)", model_name)
+    return int(match.group(1)) if match else None
+
+
+def require_patch_multiple(img_size: int, patch_size: int | None, model_name: str, field: str) -> None:
+    """``img_size`` must be a multiple of the patch size (the field's, else the name's)."""
+    patch = patch_size or patch_of_name(model_name)
+    if patch:
+        require(img_size % patch == 0, field, f"{img_size} is not a multiple of the patch size {patch} "
+                f"({'the patch_size field' if patch_size else model_name})")

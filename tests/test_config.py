@@ -71,9 +71,16 @@ def test_bad_fields_are_named(overrides, field_name):
 
 def test_section_of_pipeline_yaml(tmp_path):
     path = tmp_path / "p.yaml"
-    path.write_text("regions:\n  preset: paper\nother:\n  x: 1\n")
+    path.write_text("regions:\n  preset: paper\nfeatures:\n  x: 1\n")
     cfg = build_config(RegionsConfig, path, ["regions.crop_size=64"], section="regions")
     assert cfg.preset == "paper" and cfg.crop_size == 64
+
+
+def test_misspelled_section_of_pipeline_yaml_fails_naming_it(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("regoins:\n  seed: 3\nfeatures:\n  seed: 1\n")
+    with pytest.raises(ConfigError, match=r"unknown section\(s\) regoins"):
+        build_config(RegionsConfig, path, section="regions")
 
 
 def test_other_sections_overrides_are_skipped_but_typos_fail():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass
 from typing import Callable
 
@@ -27,8 +28,12 @@ class Command:
 
 
 def _overrides(args: argparse.Namespace, **shortcuts: str) -> list[str]:
-    """``--set`` values plus the command's shortcut flags (flag name -> config key)."""
-    extra = [f"{key}={getattr(args, flag)}" for flag, key in shortcuts.items() if getattr(args, flag, None)]
+    """``--set`` values plus the command's shortcut flags (flag name -> config key).
+
+    A flag's value is the value itself, not YAML: it is JSON-quoted so that a path such as
+    ``run #2.pt`` stays whole (YAML would read ``run`` and drop the rest as a comment).
+    """
+    extra = [f"{key}={json.dumps(getattr(args, flag))}" for flag, key in shortcuts.items() if getattr(args, flag, None)]
     return list(args.overrides) + extra
 
 

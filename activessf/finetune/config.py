@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from activessf.config import require
+from activessf.config import require, require_file, require_patch_multiple
 from activessf.pretrain.config import check_adamw_fields, check_run_fields, check_view_fields
 
 
@@ -39,6 +39,9 @@ class FtModelConfig:
         require(bool(self.init), "model.init", "a weights path or 'none'")
         require(self.img_size >= 8, "model.img_size", "must be >= 8")
         require(self.patch_size is None or self.patch_size >= 1, "model.patch_size", "must be >= 1 or null")
+        require_patch_multiple(self.img_size, self.patch_size, self.name, "model.img_size")
+        if self.init != "none":
+            require_file(self.init, "model.init")
         reserved = {"pretrained", "num_classes", "img_size", "patch_size", "drop_path_rate"} & set(self.encoder_kwargs)
         require(not reserved, "model.encoder_kwargs", f"set {sorted(reserved)} through their own fields")
         require(0.0 <= self.drop_path_rate < 1.0, "model.drop_path_rate", "must be in [0, 1)")

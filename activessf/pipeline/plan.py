@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from activessf.config import build_config, to_dict
+from activessf.config import build_config, planned_files, to_dict
 from activessf.features.config import FeaturesConfig
 from activessf.finetune.config import FinetuneConfig
 from activessf.io import fs as afs
@@ -113,5 +113,7 @@ def build_plan(yaml_path: str | None, overrides: list[str] | None = None) -> Pla
             ft_sets += [f"finetune.{s}" for s in _encoder_overrides(pcfg, plan.path(folder, "encoder.safetensors"))]
         ft_sets += [f"finetune.{s}" for s in arm.finetune_overrides]
         ft_sets += [f"finetune.train.run_name={arm.slug()}", f"finetune.train.method_name={json.dumps(arm.name)}"]
-        plan.arms[arm.slug()] = (arm, folder, build_config(FinetuneConfig, yaml_path, ft_sets, section="finetune"))
+        # The encoder a pretraining stage will export is a valid model.init before it exists.
+        with planned_files([plan.path(f, "encoder.safetensors") for f in plan.pretrains]):
+            plan.arms[arm.slug()] = (arm, folder, build_config(FinetuneConfig, yaml_path, ft_sets, section="finetune"))
     return plan

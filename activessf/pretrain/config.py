@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from activessf.config import require
+from activessf.config import require, require_file, require_patch_multiple
 
 
 @dataclass
@@ -56,6 +56,7 @@ class ModelConfig:
         require(self.method in methods, "model.method", f"{self.method!r} is not one of {methods}")
         require(timm.is_model(self.encoder), "model.encoder", f"unknown timm model {self.encoder!r}")
         require(self.img_size >= 8, "model.img_size", "must be >= 8")
+        require_patch_multiple(self.img_size, self.patch_size, self.encoder, "model.img_size")
         if self.patch_size is not None:
             require(self.patch_size >= 1, "model.patch_size", "must be >= 1")
             require(self.img_size % self.patch_size == 0, "model.patch_size", "must divide model.img_size")
@@ -207,6 +208,8 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         require(self.init_checkpoint is None or bool(self.init_checkpoint), "init_checkpoint", "must be a path or null")
+        if self.init_checkpoint:
+            require_file(self.init_checkpoint, "init_checkpoint")
 
     def effective_batch(self) -> int:
         """Images per optimiser step over all workers."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -174,6 +175,8 @@ class RegionsConfig:
     def __post_init__(self) -> None:
         require(self.min_side >= 1, "min_side", "must be >= 1")
         require(self.crop_size >= 8, "crop_size", "must be >= 8")
-        require(self.crop_margin >= 0.0, "crop_margin", "must be >= 0")
+        require(math.isfinite(self.crop_margin) and self.crop_margin >= 0.0, "crop_margin", "must be finite and >= 0")
+        require(self.seed >= 0, "seed", "must be >= 0")
+        require(self.concurrency is None or self.concurrency >= 1, "concurrency", "must be >= 1 or null")
         require(self.batch_size >= 1, "batch_size", "must be >= 1")
         require(self.contact_sheet_images >= 0, "contact_sheet_images", "must be >= 0")

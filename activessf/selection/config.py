@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -42,7 +43,9 @@ class SelectionConfig:
 
     def __post_init__(self) -> None:
         require(self.k >= 1, "selection.k", "must be >= 1")
-        require(self.alpha >= 0.0, "selection.alpha", "must be >= 0 (0 ** negative is infinite)")
+        require(math.isfinite(self.alpha) and self.alpha >= 0.0, "selection.alpha",
+                "must be finite and >= 0 (0 ** negative is infinite)")
+        require(self.seed >= 0, "selection.seed", "must be >= 0")
         require(self.n_init >= 1, "selection.n_init", "must be >= 1")
         require(self.metric in ("euclidean", "cosine"), "selection.metric", "must be euclidean or cosine")
         if self.budget is not None:

@@ -1,7 +1,8 @@
 """Parquet schemas shared by every stage (documented in README "Tables").
 
 manifest.parquet, one row per input:
-    image_id (string): stable id, a hash of the source path, so reruns and stages agree.
+    image_id (string): stable id, a hash of the source path relative to the input folder (or the
+        inputs' common folder), so reruns and stages agree and a moved input keeps its ids.
     source_path (string): the input's path or URI.
     label (string, nullable): class name when the input is labeled.
     status (string): ``ok`` or ``rejected``.
@@ -23,6 +24,7 @@ regions.parquet, one row per kept region:
 from __future__ import annotations
 
 import hashlib
+from typing import Sequence
 
 import pyarrow as pa
 
@@ -60,6 +62,32 @@ REGIONS_SCHEMA = pa.schema(
 def image_id_for(source_path: str) -> str:
     """Stable 16-hex-digit id of an input path (the same path always gets the same id)."""
     return hashlib.sha1(str(source_path).encode("utf-8")).hexdigest()[:16]
+
+
+def relative_paths(paths: Sequence[str], root: str | None = None) -> list[str]:
+    """Each path relative to ``root`` (when every path is under it), else to the paths' common folder.
+
+    Ids are hashed from these, not from absolute paths: the same images copied to another folder
+    (or bucket) keep their ids, so everything ordered or split by id (prototypes, folds, the
+    selection) comes out the same.
+
+    Args:
+        paths: Absolute local paths or URIs, '/'-separated.
+        root: The input folder, or a manifest's folder.
+
+    Returns:
+        ``[N]`` relative paths, in order.
+    """
+    split = [str(p).split("/") for p in paths]
+    root_parts = str(root).rstrip("/").split("/") if root else None
+    if root_parts and all(s[: len(root_parts)] == root_parts and len(s) > len(root_parts) for s in split):
+        cut = len(root_parts)
+    else:
+        folders = [s[:-1] for s in split]
+        cut = 0
+        while folders and all(len(f) > cut and f[cut] == folders[0][cut] for f in folders):
+            cut += 1
+    return ["/".join(s[cut:]) for s in split]
 
 
 def empty_table(schema: pa.Schema) -> pa.Table:

@@ -15,7 +15,8 @@ from activessf.features.config import FeaturesConfig, resolve_num_gpus
 from activessf.features.stage import count_status, feature_items, features_schema, iter_local, load_crops, split_features
 from activessf.io import fs as afs
 from activessf.io.atomic import AtomicParquetWriter
-from activessf.io.markers import begin_stage, fingerprint, write_marker
+from activessf.io.items import source_stamp
+from activessf.io.markers import begin_stage, content_stamp, fingerprint, write_marker
 from activessf.features.stage import STATUS_SCHEMA
 
 
@@ -67,13 +68,16 @@ def run_features(
         Counts ``{"inputs", "ok", "rejected", "dim"}``, or None when skipped as complete.
     """
     items = feature_items(source, labeled)
-    fp = fingerprint("features", to_dict(cfg), items.column("path").to_pylist(), items.column("label").to_pylist())
+    # The source's stamp: a rerun region stage (new crop_margin, new images) means new features.
+    fp = fingerprint("features", to_dict(cfg), items.column("id").to_pylist(), items.column("path").to_pylist(),
+                     items.column("label").to_pylist(), source_stamp(source, items), _weights_stamp(cfg))
     if not begin_stage("features", out_dir, fp, cfg, force):
         return None
     probe = build_backbone(cfg.backbone, cfg.weights, cfg.seed)
     data_cfg = resolve_preprocess(probe)
     size = int(data_cfg["input_size"][-1])
-    meta = {"backbone": cfg.backbone, "weights": cfg.weights, "data_config": data_cfg, "dim": int(probe.num_features)}
+    meta = {"backbone": cfg.backbone, "weights": cfg.weights, "data_config": data_cfg, "dim": int(probe.num_features),
+            "seed": cfg.seed, "weights_stamp": _weights_stamp(cfg)}  # select checks both sides match
     schema = features_schema(meta["dim"], meta)
     if executor == "ray":
         batches = iter_ray(items, cfg, size)
@@ -87,6 +91,11 @@ def run_features(
     print(f"features: inputs={counts['inputs']} = ok {counts['ok']} + rejected {counts['rejected']}; "
           f"dim {meta['dim']} ({cfg.backbone})", file=sys.stderr)
     return counts
+
+
+def _weights_stamp(cfg: FeaturesConfig) -> str | None:
+    """Content of the weights file: new weights at the same path mean new features."""
+    return content_stamp(cfg.weights) if cfg.weights else None
 
 
 def _write(batches: Iterable[dict], out_dir: str, schema: pa.Schema) -> dict:

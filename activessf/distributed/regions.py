@@ -10,7 +10,7 @@ import ray
 
 from activessf.config import to_dict
 from activessf.distributed.runtime import data_context_quiet, ensure_ray
-from activessf.io.markers import begin_stage, fingerprint, write_marker
+from activessf.io.markers import begin_stage, files_stamp, fingerprint, write_marker
 from activessf.io.sources import load_inputs
 from activessf.regions.config import RegionsConfig
 from activessf.regions.process import process_batch
@@ -62,7 +62,10 @@ def run_regions(
         The summary, or None when the stage was already complete and was skipped.
     """
     inputs = load_inputs(source, labeled=labeled)
-    fp = fingerprint("regions", to_dict(cfg), inputs.column("source_path").to_pylist(), labeled)
+    paths = inputs.column("source_path").to_pylist()
+    # Keyed by content too (size + mtime): new bytes at an old path must not reuse old regions.
+    fp = fingerprint("regions", to_dict(cfg), paths, inputs.column("label").to_pylist(),
+                     inputs.column("image_id").to_pylist(), labeled, files_stamp(paths))
     if not begin_stage("regions", out_dir, fp, cfg, force):
         return None
     batches = iter_ray(inputs, cfg, out_dir) if executor == "ray" else iter_local(inputs, cfg, out_dir)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from collections import Counter
 from typing import Sequence
 
@@ -45,17 +46,43 @@ def make_folds(ids: Sequence[str], labels: Sequence[str], n_folds: int = 5, seed
         raise ValueError("n_folds must be >= 2")
     fold = np.full(len(ids), -1, np.int32)
     counts = Counter(labels)
-    y = np.asarray(labels, dtype=object)
-    common = np.flatnonzero([counts[lab] >= n_folds for lab in labels])
+    # Split in id order, not input order: region tables come in completion order, which varies.
+    by_id = np.argsort(np.asarray(ids, dtype=object), kind="stable")
+    y = np.asarray(labels, dtype=object)[by_id]
+    common = np.flatnonzero([counts[lab] >= n_folds for lab in y])
     if len(common):
         skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
         for k, (_, test) in enumerate(skf.split(np.zeros(len(common)), y[common].astype(str))):
-            fold[common[test]] = k
+            fold[by_id[common[test]]] = k
     rng = np.random.default_rng(seed)
     for lab in sorted(c for c, n in counts.items() if n < n_folds):
         members = rng.permutation(np.flatnonzero(y == lab))
-        fold[members] = np.arange(len(members), dtype=np.int32)
+        fold[by_id[members]] = np.arange(len(members), dtype=np.int32)
     return pa.table({"id": ids, "label": [str(lab) for lab in labels], "fold": fold}, schema=FOLDS_SCHEMA)
+
+
+def scored_apart(folds: pa.Table, warn: str | None = None) -> dict[str, str]:
+    """Classes with fewer labeled images than folds, each with the reason it is scored apart.
+
+    Such a class is in at most a few test folds with one image each, so its per-fold PR-AUC is
+    a coin toss (often 1.0); averaging it into macro PR-AUC would flatter or punish a method
+    by chance.
+
+    Args:
+        folds: The fold assignment.
+        warn: When given, print a warning naming the classes, prefixed with this stage name.
+
+    Returns:
+        Class name -> reason, in name order (empty when every class fills every fold).
+    """
+    n = num_folds(folds)
+    counts = Counter(folds["label"].to_pylist())
+    apart = {c: f"{k} labeled image{'s' if k != 1 else ''} < {n} folds: left out of macro PR-AUC"
+             for c, k in sorted(counts.items()) if k < n}
+    if apart and warn:
+        print(f"{warn}: WARNING: {len(apart)} class(es) have fewer labeled images than folds and are scored apart "
+              f"(per-class PR-AUC only, not in macro PR-AUC): {', '.join(apart)}", file=sys.stderr, flush=True)
+    return apart
 
 
 def folds_digest(folds: pa.Table) -> str:

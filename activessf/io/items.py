@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from activessf.io import fs as afs
+from activessf.io.markers import files_stamp, stage_stamp
 from activessf.io.sources import load_inputs, readable
 
 ITEMS_SCHEMA = pa.schema([("id", pa.string()), ("path", pa.string()), ("label", pa.string())])
@@ -43,3 +44,17 @@ def crop_items(source: str, labeled: bool = False) -> pa.Table:
     return pa.table(
         {"id": inputs["image_id"], "path": inputs["source_path"], "label": inputs["label"]}, schema=ITEMS_SCHEMA
     )
+
+
+def source_stamp(source: str, items: pa.Table) -> str:
+    """What a stage reading ``source`` must key its skip by, besides the items' ids and paths.
+
+    A stage folder stands for its outputs through its completion marker's fingerprint (which
+    already covers its own inputs and config); images and manifests through their files' sizes
+    and modification times, so changed bytes at the same path are noticed.
+
+    Args:
+        source: As given to ``crop_items``.
+        items: Its ``crop_items`` rows.
+    """
+    return stage_stamp(source) or files_stamp(items.column("path").to_pylist())

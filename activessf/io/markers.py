@@ -11,7 +11,9 @@ import hashlib
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, Sequence
+
+import pyarrow.fs as pafs
 
 from activessf.io import fs as afs
 from activessf.io.atomic import atomic_write_text
@@ -23,6 +25,51 @@ def fingerprint(*parts: Any) -> str:
     """Stable hash of JSON-able parts (configs as dicts, input lists, versions)."""
     blob = json.dumps(parts, sort_keys=True, default=str).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()[:20]
+
+
+def files_stamp(paths: Sequence[str]) -> str:
+    """Fingerprint of files' sizes and modification times, in the given order.
+
+    Rewriting a file changes its mtime (and usually its size), so a skip keyed by this stamp
+    notices changed bytes at the same path without reading every image. A missing file stamps
+    as size -1, so it cannot pass for the file that was there before.
+
+    Args:
+        paths: Local paths or object-storage URIs.
+
+    Returns:
+        A ``fingerprint`` of ``(path, size, mtime_ns)`` per file.
+    """
+    by_fs: dict[int, tuple[pafs.FileSystem, list[int], list[str]]] = {}
+    for i, path in enumerate(paths):
+        fs, inner = afs.resolve(path)
+        entry = by_fs.setdefault(id(fs) if afs.is_remote(path) else 0, (fs, [], []))
+        entry[1].append(i)
+        entry[2].append(inner)
+    stamps: list[tuple] = [()] * len(paths)
+    for fs, rows, inners in by_fs.values():
+        # One call per filesystem: object stores answer a list of paths far faster than one by one.
+        for i, info in zip(rows, fs.get_file_info(inners)):
+            found = info.type != pafs.FileType.NotFound
+            stamps[i] = (paths[i], info.size if found else -1, (info.mtime_ns or 0) if found else 0)
+    return fingerprint("files", stamps)
+
+
+def content_stamp(path: str, chunk: int = 1 << 22) -> str:
+    """SHA-256 of a file's bytes (for one weights file: cheap next to what it is used for, and
+    unlike an mtime it survives a rewrite of the same weights, e.g. a resumed pretraining)."""
+    fs, inner = afs.resolve(path)
+    digest = hashlib.sha256()
+    with fs.open_input_stream(inner) as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()[:20]
+
+
+def stage_stamp(source: str) -> str | None:
+    """Fingerprint recorded by the stage whose output folder is ``source``; None when not one."""
+    marker = read_marker(source)
+    return marker.get("fingerprint") if marker else None
 
 
 def read_marker(out_dir: str) -> dict | None:

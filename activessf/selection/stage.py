@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from activessf.config import ConfigError, to_dict
@@ -21,7 +22,8 @@ from activessf.features.stage import read_features
 from activessf.io import fs as afs
 from activessf.io.atomic import atomic_write_bytes, atomic_write_table
 from activessf.io.decode import decode_image
-from activessf.io.markers import begin_stage, fingerprint, read_marker, write_marker
+from activessf.io.markers import begin_stage, files_stamp, fingerprint, read_marker, write_marker
+from activessf.io.sources import InputError
 from activessf.selection.config import SelectionConfig
 from activessf.selection.prototypes import fit_prototypes
 from activessf.selection.report import selection_contact_sheet, selection_report
@@ -52,7 +54,10 @@ def stream_assign(path: str, centres: np.ndarray, cfg: SelectionConfig) -> tuple
         distances.append(d)
     if not ids:
         return pa.table({"id": pa.array([], pa.string()), "path": pa.array([], pa.string())}), np.zeros(0, np.int64), np.zeros(0)
-    return pa.concat_tables(ids), np.concatenate(clusters), np.concatenate(distances)
+    # By id: the feature stage writes rows in completion order, and the budget breaks ties by row.
+    table = pa.concat_tables(ids)
+    order = pc.sort_indices(table, [("id", "ascending")]).to_numpy()
+    return table.take(order), np.concatenate(clusters)[order], np.concatenate(distances)[order]
 
 
 def cluster_label_mix(labels: list, assignment: np.ndarray, k: int) -> list[dict]:
@@ -79,7 +84,8 @@ def run_select(labeled: str, unlabeled: str, out_dir: str, cfg: SelectionConfig,
     """
     lab_path, unl_path = features_path(labeled), features_path(unlabeled)
     fp = fingerprint("select", to_dict(cfg), lab_path, unl_path, _stamp(lab_path), _stamp(unl_path))
-    lab_table, lab_feats, _ = read_features(lab_path)
+    lab_table, lab_feats, lab_meta = read_features(lab_path)
+    check_same_embedding(lab_meta, _read_meta(unl_path), lab_path, unl_path)
     if cfg.k > len(lab_feats):
         raise ConfigError(f"selection.k: {cfg.k} prototypes need at least {cfg.k} labeled rows, got {len(lab_feats)}")
     if not begin_stage("select", out_dir, fp, cfg, force):
@@ -105,9 +111,42 @@ def run_select(labeled: str, unlabeled: str, out_dir: str, cfg: SelectionConfig,
 
 
 def _stamp(path: str) -> str:
-    """Identity of a feature table for the skip check: its stage marker's fingerprint."""
+    """Identity of a feature table for the skip check: its stage marker's fingerprint, else the
+    file's size and mtime (a table written by hand or copied out of its stage folder)."""
     marker = read_marker(path.rsplit("/", 1)[0]) if path.endswith("features.parquet") else None
-    return (marker or {}).get("fingerprint", "")
+    return (marker or {}).get("fingerprint") or files_stamp([path])
+
+
+def _read_meta(path: str) -> dict:
+    """The ``activessf`` metadata of a features table, without reading its rows."""
+    fs, inner = afs.resolve(path)
+    meta = pq.read_schema(fs.open_input_file(inner)).metadata or {}
+    return json.loads(meta.get(b"activessf", b"{}"))
+
+
+def embedding_identity(meta: dict) -> dict:
+    """What decides the feature space: backbone, its weights (path and file stamp) and
+    preprocessing; the init seed only when there are no weights (a seeded random backbone)."""
+    ident = {k: meta.get(k) for k in ("source", "backbone", "weights", "weights_stamp", "data_config")}
+    if not meta.get("weights"):
+        ident["seed"] = meta.get("seed")
+    return ident
+
+
+def check_same_embedding(lab_meta: dict, unl_meta: dict, lab_path: str, unl_path: str) -> None:
+    """Refuse labeled and pool features from different backbones: distances across two
+    feature spaces mean nothing, even when the dimensions happen to match.
+
+    Raises:
+        InputError: Naming both tables and what differs.
+    """
+    lab, unl = embedding_identity(lab_meta), embedding_identity(unl_meta)
+    diff = sorted(k for k in lab if lab[k] != unl.get(k))
+    if diff:
+        show = lambda ident: ", ".join(f"{k}={ident.get(k)}" for k in diff)  # noqa: E731
+        raise InputError(f"labeled and pool features come from different backbones ({', '.join(diff)} differ): "
+                         f"{lab_path} has {show(lab)}; {unl_path} has {show(unl)}; "
+                         "extract both with the same features config")
 
 
 def _write_selection(out_dir: str, ids: pa.Table, result: SelectionResult) -> None:

@@ -50,9 +50,13 @@ def test_select_stage_outputs_and_streaming_equals_in_memory(tmp_path, monkeypat
     c, labs = fit_prototypes(lab.astype(np.float32), 3, 4, 0)
     stats = cluster_thresholds(lab.astype(np.float32), c, labs, 1.0)
     want = select(unl.astype(np.float32), c, stats.threshold)
-    assert sel["selected"].to_pylist() == want.selected.tolist()
+    # selection.parquet comes sorted by id (whatever order the feature rows were written in).
+    by_id = np.argsort(np.array([f"u{i}" for i in range(220)]))
+    assert sel["id"].to_pylist() == sorted(f"u{i}" for i in range(220))
+    assert sel["selected"].to_pylist() == want.selected[by_id].tolist()
     # The 20 points half-way between classes are never selected; the report matches the table.
-    assert not any(sel["selected"].to_pylist()[200:])
+    chosen = {i for i, s in zip(sel["id"].to_pylist(), sel["selected"].to_pylist()) if s}
+    assert not chosen & {f"u{i}" for i in range(200, 220)}
     assert report["n_selected"] == sum(sel["selected"].to_pylist()) > 0
     on_disk = json.loads((tmp_path / "out" / "report.json").read_text())
     assert on_disk["k"] == 3 and on_disk["alpha"] == 1.0 and len(on_disk["clusters"]) == 3
@@ -89,3 +93,36 @@ def test_selection_does_not_depend_on_feature_row_order(tmp_path, monkeypatch):
     sel = [pq.read_table(tmp_path / f"out_{v}" / "selection.parquet")["selected"].to_pylist() for v in "ab"]
     assert sel[0] == sel[1]
     np.testing.assert_array_equal(np.load(tmp_path / "out_a" / "prototypes.npy"), np.load(tmp_path / "out_b" / "prototypes.npy"))
+
+
+def test_select_refuses_features_of_different_backbones(tmp_path):
+    import pytest
+
+    from activessf.io.sources import InputError
+    from activessf.selection.stage import check_same_embedding
+
+    rng = np.random.default_rng(0)
+    _write_features(tmp_path / "lab", rng.normal(size=(6, 4)), list("AABBCC"), "l")
+    unl = rng.normal(size=(10, 4))
+    # Same dimension, another backbone: distances between the two spaces would mean nothing.
+    schema = features_schema(4, {"backbone": "resnet34", "weights": None, "seed": 0})
+    table = pa.table({"id": [f"u{i}" for i in range(10)], "path": ["p"] * 10, "label": [None] * 10,
+                      "feature": pa.FixedSizeListArray.from_arrays(pa.array(unl.reshape(-1).astype(np.float32)), 4)},
+                     schema=schema)
+    (tmp_path / "unl").mkdir()
+    pq.write_table(table, tmp_path / "unl" / "features.parquet")
+    cfg = build_config(SelectionConfig, None, ["k=2", "n_init=1"])
+    with pytest.raises(InputError) as err:
+        run_select(str(tmp_path / "lab"), str(tmp_path / "unl"), str(tmp_path / "out"), cfg)
+    msg = str(err.value)
+    assert "backbone=synthetic" in msg and "backbone=resnet34" in msg and "lab" in msg and "unl" in msg
+    assert not (tmp_path / "out" / "selection.parquet").exists()
+    # A seeded random backbone: another seed is another feature space; with weights, the file decides.
+    same = {"backbone": "resnet18", "weights": None, "seed": 0, "data_config": {}}
+    check_same_embedding(same, dict(same), "a", "b")
+    with pytest.raises(InputError, match="seed=0.*seed=1"):
+        check_same_embedding(same, same | {"seed": 1}, "a", "b")
+    w = same | {"weights": "w.pt", "weights_stamp": "s1"}
+    check_same_embedding(w, w | {"seed": 7}, "a", "b")
+    with pytest.raises(InputError, match="weights_stamp"):
+        check_same_embedding(w, w | {"weights_stamp": "s2"}, "a", "b")

@@ -161,6 +161,9 @@ class RegionsConfig:
     seed: int = 0
     # Images narrower or shorter than this are rejected (a 1x1 "image" holds no cell).
     min_side: int = 16
+    # Images of more pixels than this are rejected from their header, before decoding (memory);
+    # whole slides belong to a tiled reader.
+    max_pixels: int = 50_000_000
     crop_size: int = 224
     # Square crop side = max(w, h) * (1 + crop_margin); the box stays centred.
     crop_margin: float = 0.25
@@ -174,6 +177,7 @@ class RegionsConfig:
 
     def __post_init__(self) -> None:
         require(self.min_side >= 1, "min_side", "must be >= 1")
+        require(self.max_pixels >= self.min_side**2, "max_pixels", "must be >= min_side ** 2")
         require(self.crop_size >= 8, "crop_size", "must be >= 8")
         require(math.isfinite(self.crop_margin) and self.crop_margin >= 0.0, "crop_margin", "must be finite and >= 0")
         require(self.seed >= 0, "seed", "must be >= 0")

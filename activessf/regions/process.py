@@ -48,7 +48,7 @@ def process_image(row: dict, cfg: RegionsConfig, out_dir: str) -> dict:
     except OSError as exc:
         out["reason"] = f"unreadable file: {exc}"[:300]
         return out
-    decoded = decode_image(data, cfg.min_side)
+    decoded = decode_image(data, cfg.min_side, cfg.max_pixels)
     out.update(status=decoded.status, reason=decoded.reason, width=decoded.width, height=decoded.height)
     if decoded.image is None:
         return out

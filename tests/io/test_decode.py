@@ -61,3 +61,46 @@ def test_conversions_are_named():
 def test_float_images_are_rejected():
     rgb, reason = to_rgb8(np.zeros((4, 4, 3), np.float32))
     assert rgb is None and "unsupported pixel type" in reason
+
+
+def _png_of_zeros(width: int, height: int) -> bytes:
+    """A real 8-bit grayscale PNG, compressed row by row (never the whole image in memory)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    z = zlib.compressobj(9)
+    row = b"\0" * (width + 1)
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_huge_image_is_rejected_from_its_header_before_decoding():
+    import tracemalloc
+
+    from activessf.io.decode import decode_image
+
+    data = _png_of_zeros(10000, 6000)  # 60 MP, well under 1 MB on disk
+    tracemalloc.start()
+    out = decode_image(data)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert out.status == "rejected" and "too large (10000x6000" in out.reason and "tiled reader" in out.reason
+    assert (out.width, out.height) == (10000, 6000)
+    assert peak < 20_000_000  # nothing was decoded (it would take 180 MB as RGB)
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".tif", ".bmp", ".webp"])
+def test_header_size_matches_the_decoded_size(shared_data, ext):
+    from activessf.io.decode import decode_image, header_size
+
+    real = cv2.imread(str(min((shared_data / "pbc11" / "labeled" / "LY").glob("*.jpg"))))
+    ok, buf = cv2.imencode(ext, real)
+    data = buf.tobytes()
+    assert header_size(data) == (real.shape[1], real.shape[0])
+    assert decode_image(data).status == "ok"
+    small_cap = decode_image(data, max_pixels=real.shape[0] * real.shape[1] - 1)
+    assert small_cap.status == "rejected" and "max_pixels" in small_cap.reason

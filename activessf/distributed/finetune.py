@@ -6,8 +6,10 @@ every method, so comparisons are paired). Workers run the plain engine
 ``ray.train.torch.prepare_model`` (DDP; gloo on CPU). Checkpoints and resumption follow
 ``activessf.distributed.pretrain``: rank 0 saves ``state.pt`` every ``train.checkpoint_every``
 epochs and at the end, where it also stores the test predictions; rerunning with the same
-``storage_path`` and run name (``<run_name>_fold<k>``) resumes from the latest checkpoint. A
-fold whose outputs are complete (``fold_<k>/metrics.json``) is not rerun. Folds run concurrently
+``storage_path``, recipe and run name (``<run_name>_fold<k>_<fingerprint>``) resumes from the
+latest checkpoint. A fold whose ``fold_<k>/metrics.json`` records the current recipe's
+fingerprint (``activessf.finetune.freshness``) is not rerun; any other is retrained. Folds run
+concurrently
 as resources allow: each fold's ``TorchTrainer.fit`` runs in a zero-CPU Ray task (the V2 way to
 run several trainers from one driver), at most ``train.max_concurrent_folds`` at a time (default:
 as many as the cluster's current CPUs / GPUs hold).
@@ -42,6 +44,7 @@ from activessf.evaluation.folds import (
     fold_indices,
     folds_digest,
     num_folds,
+    scored_apart,
 )
 from activessf.finetune.config import FinetuneConfig
 from activessf.finetune.data import (  # noqa: E501
@@ -54,9 +57,10 @@ from activessf.finetune.data import (  # noqa: E501
     train_batches,
 )
 from activessf.finetune.engine import build_loss, build_mixup, evaluate, train_epoch
+from activessf.finetune.freshness import finetune_fingerprint, ray_run_name
 from activessf.finetune.model import build_classifier, build_ft_training
 from activessf.finetune.outputs import fold_done, load_fold, write_fold, write_run
-from activessf.io.items import crop_items
+from activessf.io.items import crop_items, source_stamp
 
 PRED_FILE = "predictions.pt"
 
@@ -173,7 +177,7 @@ def fit_fold(inputs: dict[str, Any], cfg: FinetuneConfig, storage_path: str) -> 
         scaling_config=ray.train.ScalingConfig(num_workers=t.num_workers, use_gpu=t.use_gpu,
                                                resources_per_worker={"CPU": t.cpus_per_worker}),
         run_config=ray.train.RunConfig(
-            name=f"{t.run_name}_fold{inputs['fold']}", storage_path=storage_path,
+            name=ray_run_name(t.run_name, inputs["fold"], inputs.get("fingerprint")), storage_path=storage_path,
             failure_config=ray.train.FailureConfig(max_failures=t.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=t.keep_checkpoints),
         ),
@@ -253,7 +257,9 @@ def run_finetune(labeled: str, output: str, cfg: FinetuneConfig, folds_path: str
     storage = cfg.train.storage_path or os.path.join(output, "ray_runs")
     storage = storage if "://" in storage else os.path.abspath(storage)
     wanted = cfg.train.only_folds if cfg.train.only_folds is not None else range(num_folds(folds))
-    pending = [_fold_inputs(items, folds, f, classes) for f in wanted if not fold_done(output, f)]
+    fp = finetune_fingerprint(cfg, folds_digest(folds), source_stamp(labeled, items))
+    tags = {"fingerprint": fp, "scored_apart": scored_apart(folds, warn="finetune")}
+    pending = [_fold_inputs(items, folds, f, classes) | tags for f in wanted if not fold_done(output, f, fp)]
     stopped = []
     for inputs, run in _fit_folds(pending, cfg, storage):
         if run["proba"] is None:
@@ -265,6 +271,7 @@ def run_finetune(labeled: str, output: str, cfg: FinetuneConfig, folds_path: str
     if stopped:
         return {"completed": False, "stopped_fold": min(stopped), "folds": str(folds_path)}
     results = [load_fold(output, fold) for fold in wanted]
-    extra = {"folds_digest": folds_digest(folds), "folds_path": str(folds_path), "config": to_dict(cfg)}
+    extra = {"folds_digest": folds_digest(folds), "folds_path": str(folds_path), "config": to_dict(cfg),
+             "fingerprint": fp, "scored_apart": tags["scored_apart"]}
     paths = write_run(output, results, classes, cfg.method_name(), extra)
     return paths | {"folds": str(folds_path), "completed": True}

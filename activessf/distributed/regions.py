@@ -11,7 +11,7 @@ import ray
 from activessf.config import to_dict
 from activessf.distributed.runtime import data_context_quiet, ensure_ray
 from activessf.io.markers import begin_stage, files_stamp, fingerprint, write_marker
-from activessf.io.sources import load_inputs
+from activessf.io.sources import load_inputs, refuse_output_inside_input
 from activessf.regions.config import RegionsConfig
 from activessf.regions.process import process_batch
 from activessf.regions.stage import RegionsSummary, iter_local, write_contact_sheet, write_stage_outputs, write_summary
@@ -61,6 +61,7 @@ def run_regions(
     Returns:
         The summary, or None when the stage was already complete and was skipped.
     """
+    refuse_output_inside_input(source, out_dir)
     inputs = load_inputs(source, labeled=labeled)
     paths = inputs.column("source_path").to_pylist()
     # Keyed by content too (size + mtime): new bytes at an old path must not reuse old regions.

@@ -15,10 +15,12 @@ import pyarrow as pa
 from activessf.config import from_dict, to_dict
 from activessf.distributed.finetune import _fold_inputs, fit_fold
 from activessf.distributed.pretrain import run_pretrain
-from activessf.evaluation.folds import num_folds
+from activessf.evaluation.folds import folds_digest, num_folds, scored_apart
 from activessf.finetune.config import FinetuneConfig
+from activessf.finetune.freshness import finetune_fingerprint
 from activessf.finetune.outputs import fold_done, load_fold, write_fold
 from activessf.io.items import crop_items
+from activessf.io.markers import files_stamp
 from activessf.pretrain.config import PretrainConfig
 from activessf.selection.config import SelectionConfig
 from activessf.selection.stage import run_select
@@ -52,10 +54,12 @@ def full_objective(
     cfg = _encoder_finetune(ft, pre, encoder, f"{trial_id}_ft")
     ft_dir = os.path.join(trial_dir, "finetune")
     classes = sorted(set(folds["label"].to_pylist()))
+    fp = finetune_fingerprint(cfg, folds_digest(folds), files_stamp(labeled["path"].to_pylist()))
+    tags = {"fingerprint": fp, "scored_apart": scored_apart(folds)}
     scores = []
     for fold in range(num_folds(folds)):
-        if not fold_done(ft_dir, fold):
-            inputs = _fold_inputs(labeled, folds, fold, classes)
+        if not fold_done(ft_dir, fold, fp):
+            inputs = _fold_inputs(labeled, folds, fold, classes) | tags
             write_fold(ft_dir, inputs, fit_fold(inputs, cfg, cfg.train.storage_path or storage), cfg.method_name())
         scores.append(load_fold(ft_dir, fold)[metric])
         report(scores, n_selected)

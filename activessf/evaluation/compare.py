@@ -84,7 +84,11 @@ def compare(run_dirs: Sequence[str], names: Sequence[str] | None = None) -> dict
     classes = list(ref["classes"])
     table1 = [{"class": c, **{lab: run["summary"]["per_class_pr_auc"][c] for lab, run in zip(labels, runs)}}
               for c in classes]
-    return {"methods": labels, "classes": classes, "table2": table2, "table1": table1, "runs": runs}
+    apart: dict[str, str] = {}
+    for run in runs:
+        apart.update(run.get("scored_apart") or {})
+    return {"methods": labels, "classes": classes, "table2": table2, "table1": table1, "runs": runs,
+            "scored_apart": dict(sorted(apart.items()))}
 
 
 def _cell(stat: dict, star: bool = False) -> str:
@@ -102,8 +106,13 @@ def to_markdown(tables: dict[str, Any]) -> str:
     lines += ["", f"`*` p < {ALPHA} vs {tables['methods'][0]} (paired t-test on per-fold scores).", ""]
     lines += ["## Table I: per-class PR-AUC (mean ± std over folds)", ""]
     lines += ["| Class | " + " | ".join(tables["methods"]) + " |", "|" + "---|" * (len(tables["methods"]) + 1)]
+    apart = tables.get("scored_apart") or {}
     for row in tables["table1"]:
-        lines.append(f"| {row['class']} | " + " | ".join(_cell(row[m]) for m in tables["methods"]) + " |")
+        name = f"{row['class']} †" if row["class"] in apart else row["class"]
+        lines.append(f"| {name} | " + " | ".join(_cell(row[m]) for m in tables["methods"]) + " |")
+    if apart:
+        lines += ["", "† scored apart, not in macro PR-AUC (fewer labeled images than folds, so each of its test "
+                  "folds holds one image or none): " + "; ".join(f"{c}: {why}" for c, why in apart.items()) + "."]
     return "\n".join(lines) + "\n"
 
 

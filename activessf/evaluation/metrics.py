@@ -2,8 +2,9 @@
 
 A class absent from a fold's test set has no defined PR-AUC (no positives) or recall: in that fold
 its per-class PR-AUC is ``None`` and it is left out of the fold's macro PR-AUC and macro F1
-(both are averages over the classes present in the fold's test set). Across folds, a per-class
-value is averaged over the folds where it is defined.
+(both are averages over the classes present in the fold's test set). A class with fewer labeled
+images than folds is scored apart: its PR-AUC is reported but not averaged into macro PR-AUC.
+Across folds, a per-class value is averaged over the folds where it is defined.
 """
 
 from __future__ import annotations
@@ -22,18 +23,22 @@ from sklearn.metrics import (
 SCALAR_METRICS = ("accuracy", "macro_pr_auc", "macro_f1")
 
 
-def fold_metrics(y_true: Sequence[int], proba: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
+def fold_metrics(
+    y_true: Sequence[int], proba: np.ndarray, classes: Sequence[str], apart: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Metrics of one fold's test predictions.
 
     Args:
         y_true: ``[N]`` true class indices into ``classes``.
         proba: ``[N, K]`` predicted class probabilities (K = ``len(classes)``).
         classes: Class names, in column order.
+        apart: Classes scored apart (name -> reason, see ``folds.scored_apart``): their PR-AUC is
+            reported per class but left out of ``macro_pr_auc``.
 
     Returns:
         ``accuracy``, ``macro_pr_auc``, ``macro_f1`` (floats), ``per_class_pr_auc``
         (name -> float or None when absent), ``confusion_matrix`` (``[K, K]`` list, rows = true),
-        ``n_test`` and ``present`` (names of the classes in the test set).
+        ``n_test``, ``present`` (names of the classes in the test set) and ``scored_apart``.
     """
     y = np.asarray(y_true, dtype=np.int64)
     proba = np.asarray(proba, dtype=np.float64)
@@ -46,7 +51,9 @@ def fold_metrics(y_true: Sequence[int], proba: np.ndarray, classes: Sequence[str
     for c, name in enumerate(classes):
         # One-vs-rest average precision; undefined without positives, so None (not 0).
         per_class[name] = float(average_precision_score(y == c, proba[:, c])) if c in present else None
-    defined = [v for v in per_class.values() if v is not None]
+    apart = dict(apart or {})
+    # A class seen once or twice in a test fold scores near 1.0 or 0.0 by chance: not averaged in.
+    defined = [v for name, v in per_class.items() if v is not None and name not in apart]
     return {
         "accuracy": float(accuracy_score(y, pred)),
         "macro_pr_auc": float(np.mean(defined)) if defined else float("nan"),
@@ -56,6 +63,7 @@ def fold_metrics(y_true: Sequence[int], proba: np.ndarray, classes: Sequence[str
         "confusion_matrix": confusion_matrix(y, pred, labels=list(range(k))).tolist(),
         "n_test": int(len(y)),
         "present": [classes[c] for c in present],
+        "scored_apart": apart,
     }
 
 

@@ -1,8 +1,8 @@
 """Fine-tuning outputs: per-fold predictions and metrics, the run's metrics.json and figure.
 
 Layout of a run folder: ``fold_<k>/predictions.parquet`` (id, label, predicted, probabilities),
-``fold_<k>/metrics.json`` (its metrics + training history; written last, so its presence marks
-the fold complete), ``metrics.json`` (per-fold and mean/std, see ``evaluation.metrics``),
+``fold_<k>/metrics.json`` (its metrics + training history + the recipe's fingerprint; written
+last, so it marks the fold complete for that recipe), ``metrics.json`` (per-fold and mean/std, see ``evaluation.metrics``),
 ``confusion_matrix.png``.
 """
 
@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from activessf.evaluation.compare import plot_confusions
 from activessf.evaluation.metrics import fold_metrics, run_report
+from activessf.finetune.freshness import recorded_fingerprint
 from activessf.io.atomic import (
     atomic_write_bytes,
     atomic_write_table,
@@ -28,9 +29,9 @@ def _fold_dir(output: str, fold: int) -> str:
     return os.path.join(output, f"fold_{fold}")
 
 
-def fold_done(output: str, fold: int) -> bool:
-    """Whether fold ``fold``'s outputs are complete."""
-    return os.path.exists(os.path.join(_fold_dir(output, fold), "metrics.json"))
+def fold_done(output: str, fold: int, fingerprint: str) -> bool:
+    """Whether fold ``fold``'s outputs are complete for this recipe (``freshness``)."""
+    return recorded_fingerprint(os.path.join(_fold_dir(output, fold), "metrics.json")) == fingerprint
 
 
 def predictions_table(ids: Sequence[str], y: np.ndarray, proba: np.ndarray, classes: Sequence[str], fold: int) -> pa.Table:
@@ -60,8 +61,9 @@ def write_fold(output: str, inputs: dict[str, Any], run: dict[str, Any], method:
     y = np.asarray(inputs["test_y"], np.int64)[kept]
     folder = _fold_dir(output, fold)
     atomic_write_table(os.path.join(folder, "predictions.parquet"), predictions_table(ids, y, run["proba"], classes, fold))
-    m = fold_metrics(y, run["proba"], classes) | {
-        "fold": fold, "method": method, "undecodable": len(inputs["test_ids"]) - len(kept), "history": run["history"]}
+    m = fold_metrics(y, run["proba"], classes, inputs.get("scored_apart")) | {
+        "fold": fold, "method": method, "undecodable": len(inputs["test_ids"]) - len(kept), "history": run["history"],
+        "fingerprint": inputs.get("fingerprint")}
     atomic_write_text(os.path.join(folder, "metrics.json"), json.dumps(m, indent=1))
     return m
 

@@ -81,6 +81,20 @@ def load_inputs(source: str, labeled: bool = False) -> pa.Table:
     )
 
 
+def refuse_output_inside_input(source: str, out_dir: str) -> None:
+    """Raise ``InputError`` when ``out_dir`` is ``source`` or inside it (a folder input).
+
+    The next run would list the stage's own crops and contact sheet as inputs. A manifest lists
+    its files by name, so an output beside it is harmless.
+    """
+    if str(source).lower().endswith((".csv", ".parquet", ".pq")):
+        return
+    src, out = (_same_file_key(str(p)).rstrip("/") for p in (source, out_dir))
+    if out == src or out.startswith(src + "/"):
+        raise InputError(f"output folder {out_dir} is inside the input folder {source}: the next run would read "
+                         "its own outputs as inputs; choose an output folder outside it")
+
+
 def readable(inputs: pa.Table) -> pa.Table:
     """The rows of an inputs table that are images to read (``reason`` null), without ``reason``."""
     import pyarrow.compute as pc

@@ -210,7 +210,9 @@ def run_pipeline(plan: Plan) -> dict[str, Any]:
         ``root`` (run folder), ``stages`` (name -> summary) and ``report`` (path or None).
     """
     from activessf.distributed.runtime import ensure_ray
+    from activessf.pipeline.checks import check_inputs
 
+    check_inputs(plan)  # before Ray starts and before any stage: a typo costs nothing
     progress.set_folder(plan.root)
     # Temporary files of an interrupted or killed attempt (see atomic.remove_stale_temps).
     if remove_stale_temps(plan.root):

@@ -59,3 +59,30 @@ def test_different_folds_refused(tmp_path):
     b = _run(tmp_path, "b", [0.5, 0.6], digest="other")
     with pytest.raises(ValueError, match="different folds"):
         compare([a, b])
+
+
+def test_rare_class_is_scored_apart_and_compare_says_so(tmp_path):
+    from activessf.evaluation.folds import make_folds, scored_apart
+
+    # 'rare' has 2 labeled images for 5 folds: each of its test folds holds one image or none.
+    labels = ["a"] * 10 + ["b"] * 10 + ["rare"] * 2
+    folds = make_folds([f"i{k}" for k in range(len(labels))], labels, n_folds=5)
+    apart = scored_apart(folds, warn="test")
+    assert list(apart) == ["rare"] and "2 labeled images < 5 folds" in apart["rare"]
+    classes = ["a", "b", "rare"]
+    # A fold where 'rare' (one test image) is ranked first by luck: PR-AUC 1.0 for it.
+    y = np.array([0, 0, 1, 1, 2])
+    proba = np.array([[0.4, 0.5, 0.1], [0.4, 0.5, 0.1], [0.5, 0.4, 0.1], [0.5, 0.4, 0.1], [0.1, 0.1, 0.8]])
+    with_rare, scored = fold_metrics(y, proba, classes), fold_metrics(y, proba, classes, apart)
+    assert scored["per_class_pr_auc"]["rare"] == 1.0 and scored["scored_apart"] == apart
+    assert with_rare["macro_pr_auc"] == pytest.approx(np.mean([with_rare["per_class_pr_auc"][c] for c in classes]))
+    assert scored["macro_pr_auc"] == pytest.approx(np.mean([scored["per_class_pr_auc"][c] for c in ("a", "b")]))
+    assert scored["macro_pr_auc"] < with_rare["macro_pr_auc"]
+    d = tmp_path / "run"
+    d.mkdir()
+    report = run_report([scored | {"fold": 0}], classes, "m", {"folds_digest": "d", "scored_apart": apart})
+    (d / "metrics.json").write_text(json.dumps(report))
+    tables = compare([str(d)])
+    assert tables["scored_apart"] == apart
+    text = to_markdown(tables)
+    assert "| rare † |" in text and "not in macro PR-AUC" in text and "2 labeled images < 5 folds" in text

@@ -1,0 +1,57 @@
+"""When a fine-tuning fold is really done: its outputs carry the fingerprint of what made them.
+
+A fold (and the final fit) counts as complete only when its ``metrics.json`` (``final.json``)
+records the fingerprint of the current recipe, folds and labeled data. Another model, epoch count
+or init file, or re-made crops, mean another fingerprint: the fold is retrained, under a Ray run
+name that includes the fingerprint, so the old recipe's checkpoints are never resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from activessf.config import to_dict
+from activessf.io.markers import content_stamp, fingerprint
+
+# How a run is executed, not what it computes: changing these resumes or reuses finished folds.
+RUN_CONTROL = frozenset({
+    "only_folds", "max_concurrent_folds", "checkpoint_every", "keep_checkpoints", "max_failures",
+    "storage_path", "run_name", "method_name", "eval_batch_size", "stop_after_epochs", "final_fit",
+})
+
+
+def finetune_fingerprint(cfg: Any, folds_digest: str, data_stamp: str) -> str:
+    """Fingerprint of everything a fold's scores depend on.
+
+    Args:
+        cfg: ``FinetuneConfig``.
+        folds_digest: ``evaluation.folds.folds_digest`` of the assignment.
+        data_stamp: ``io.items.source_stamp`` of the labeled source (the crops' content).
+
+    Returns:
+        A 20-hex-digit fingerprint.
+    """
+    tree = to_dict(cfg)
+    tree["train"] = {k: v for k, v in tree["train"].items() if k not in RUN_CONTROL}
+    init = cfg.model.init
+    # The init file's content: a re-pretrained encoder at the same path is new weights.
+    init_stamp = None if init == "none" else content_stamp(init)
+    return fingerprint("finetune", tree, folds_digest, data_stamp, init_stamp)
+
+
+def recorded_fingerprint(path: str) -> str | None:
+    """The ``fingerprint`` a fold's ``metrics.json`` (or ``final.json``) records; None if absent."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh).get("fingerprint")
+    except (OSError, ValueError):
+        return None
+
+
+def ray_run_name(run_name: str, fold: Any, fp: str | None) -> str:
+    """Ray Train run name of a fold: one per fingerprint, so a new recipe starts from scratch."""
+    return f"{run_name}_fold{fold}" + (f"_{fp[:10]}" if fp else "")

@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``activessf`` console script."""
     args = build_parser().parse_args(argv)
     progress.reset()
+    # A stage command is its own stage; ``run`` names its stages as it goes.
+    progress.start(args.command)
     previous = errors.install_signal_handlers()
     try:
         _sweep_leftovers(args)

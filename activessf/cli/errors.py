@@ -116,5 +116,7 @@ def report(exc: BaseException, command: str, debug: bool, run_folder: str | None
         line, code = message + _where(run_folder), EXIT_USAGE
     if debug:
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-    print(f"activessf {command}: {line}", file=sys.stderr, flush=True)
+    # An interrupt usually lands mid-line (a progress counter, the terminal's ^C): start afresh.
+    lead = "\n" if code == EXIT_INTERRUPTED else ""
+    print(f"{lead}activessf {command}: {line}", file=sys.stderr, flush=True)
     return code

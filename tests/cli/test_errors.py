@@ -86,6 +86,6 @@ def test_interrupt_message_says_what_finished(capsys):
     progress.start("features_pool")
     assert errors.report(KeyboardInterrupt(), "run", debug=False) == 130
     err = capsys.readouterr().err
-    assert err.strip() == ("activessf run: interrupted during features_pool; finished: regions_pool; "
-                           "rerun the same command to resume")
+    assert err == ("\nactivessf run: interrupted during features_pool; finished: regions_pool; "
+                           "rerun the same command to resume\n")
     progress.reset()

@@ -10,8 +10,9 @@ import ray
 
 from activessf.config import to_dict
 from activessf.distributed.runtime import data_context_quiet, ensure_ray
-from activessf.features.backbone import FeatureExtractor, build_backbone, resolve_preprocess
+from activessf.features.backbone import FeatureExtractor
 from activessf.features.config import FeaturesConfig, resolve_num_gpus
+from activessf.features.sources import build_source_backbone, source_warning, warn_if_random
 from activessf.features.stage import count_status, feature_items, features_schema, iter_local, load_crops, split_features
 from activessf.io import fs as afs
 from activessf.io.atomic import AtomicParquetWriter
@@ -73,11 +74,12 @@ def run_features(
                      items.column("label").to_pylist(), source_stamp(source, items), _weights_stamp(cfg))
     if not begin_stage("features", out_dir, fp, cfg, force):
         return None
-    probe = build_backbone(cfg.backbone, cfg.weights, cfg.seed)
-    data_cfg = resolve_preprocess(probe)
+    probe, data_cfg = build_source_backbone(cfg)
     size = int(data_cfg["input_size"][-1])
+    warn_if_random(cfg)
     meta = {"backbone": cfg.backbone, "weights": cfg.weights, "data_config": data_cfg, "dim": int(probe.num_features),
-            "seed": cfg.seed, "weights_stamp": _weights_stamp(cfg)}  # select checks both sides match
+            "seed": cfg.seed, "weights_stamp": _weights_stamp(cfg),  # select checks both sides match
+            "source": cfg.source, "warning": source_warning(cfg)}
     schema = features_schema(meta["dim"], meta)
     if executor == "ray":
         batches = iter_ray(items, cfg, size)
@@ -89,7 +91,8 @@ def run_features(
     counts["dim"] = meta["dim"]
     write_marker(out_dir, "features", fp, counts)
     print(f"features: inputs={counts['inputs']} = ok {counts['ok']} + rejected {counts['rejected']}; "
-          f"dim {meta['dim']} ({cfg.backbone})", file=sys.stderr)
+          f"dim {meta['dim']} ({cfg.backbone}, source {cfg.source})", file=sys.stderr)
+    warn_if_random(cfg)
     return counts
 
 

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from activessf.errors import WeightsError
 from activessf.features.config import FeaturesConfig
+from activessf.features.sources import build_source_backbone, to_model_layout
 
 # Buffers a checkpoint may legitimately lack (older torch, or saved without BN bookkeeping).
 _OPTIONAL_SUFFIXES = ("num_batches_tracked",)
@@ -92,7 +93,9 @@ def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
     own = model.state_dict()
     heads = _classifier_prefixes(model)
     # The backbone is built with num_classes=0, so a checkpoint's head has nowhere to go.
-    state = {k: v for k, v in read_state_dict(path).items() if k in own or not k.startswith(heads)}
+    # DINOv2 / training-checkpoint layouts become timm's first (ViT positions resampled to fit).
+    state = to_model_layout(read_state_dict(path), model)
+    state = {k: v for k, v in state.items() if k in own or not k.startswith(heads)}
     mismatched = [
         f"{k} (file {tuple(v.shape)} vs model {tuple(own[k].shape)})"
         for k, v in state.items()
@@ -237,11 +240,11 @@ class FeatureExtractor:
     def __init__(self, config: FeaturesConfig) -> None:
         self.config = config
         self.device = resolve_device(config.device)
-        model = build_backbone(config.backbone, config.weights, config.seed).to(self.device)
+        model, self.data_cfg = build_source_backbone(config)
+        model = model.to(self.device)
         if config.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
-        self.data_cfg = resolve_preprocess(model)
         self.feature_dim = int(model.num_features)
 
     def __call__(self, batch: Mapping[str, Any]) -> dict[str, Any]:

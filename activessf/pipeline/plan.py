@@ -64,6 +64,16 @@ class Plan:
             return self.path(MANIFEST)
         return self.path("regions_labeled") if mode == "all" else self.labeled_input()
 
+    def features_config(self) -> FeaturesConfig:
+        """The features config the feature stages run with: for ``source: labeled`` it points at
+        the backbone the ``feature_backbone`` stage trained (which must have run)."""
+        if self.features.source != "labeled":
+            return self.features
+        from activessf.distributed.feature_backbone import with_backbone
+        from activessf.features.labeled import WEIGHTS
+
+        return with_backbone(self.features, self.path("feature_backbone", WEIGHTS))
+
     def resolved(self) -> dict:
         """The whole resolved config, one section per stage (saved beside the outputs)."""
         return {

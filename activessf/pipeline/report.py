@@ -79,6 +79,8 @@ def _selection_section(root: str) -> list[str]:
     lines = ["## 2. Prototypes and Active Sample Selection", ""]
     if not rep:
         return lines + ["_no selection report._", ""]
+    if rep.get("warning"):
+        lines += [f"> **{rep['warning']}**", ""]
     lines += [f"k = {esc(rep.get('k'))}, alpha = {esc(rep.get('alpha'))}: {esc(rep.get('n_selected'))} of "
               f"{esc(rep.get('n_rows'))} pool crops "
               "selected (threshold_i = LB + (UB - LB)(1 - n_i / n_max)^alpha).", "",

@@ -19,6 +19,7 @@ import yaml
 
 from activessf import progress
 from activessf.config import to_dict
+from activessf.features.config import RANDOM_WARNING
 from activessf.io import fs as afs
 from activessf.io.atomic import atomic_write_text, remove_stale_temps
 from activessf.io.markers import fingerprint, read_marker
@@ -80,7 +81,15 @@ def _features(plan: Plan, source: str, name: str, labeled: bool) -> dict:
     from activessf.distributed.features import run_features
 
     out = plan.path(name)
-    run_features(source, out, plan.features, labeled=labeled)
+    run_features(source, out, plan.features_config(), labeled=labeled)
+    return _marker_summary(out)
+
+
+def _feature_backbone(plan: Plan) -> dict:
+    from activessf.distributed.feature_backbone import train_feature_backbone
+
+    out = plan.path("feature_backbone")
+    train_feature_backbone(plan.labeled_crops(), out, plan.features)
     return _marker_summary(out)
 
 
@@ -143,13 +152,20 @@ def stages(plan: Plan, log: StateLog) -> list[Stage]:
         out.append(Stage("labeled_crops", "the central region of each labeled image", [], up_lab,
                          lambda: write_central_crops(plan.path("regions_labeled"), plan.labeled_crops())))
         up_lab = ("labeled_crops",)
+    up_feat: tuple[str, ...] = ()
+    if plan.features.source == "labeled":
+        # The selection's features come from a backbone trained on the labeled crops first.
+        out.append(Stage("feature_backbone", f"{plan.features.backbone} trained on the labeled crops for features "
+                         "(Ray Train)", [plan.labeled_crops(), to_dict(plan.features)], up_lab,
+                         lambda: _feature_backbone(plan), plan.path("feature_backbone")))
+        up_feat = ("feature_backbone",)
     out += [
-        Stage("features_labeled", f"{plan.features.backbone} features of the labeled crops",
-              [plan.labeled_crops(), to_dict(plan.features)], up_lab,
+        Stage("features_labeled", f"{plan.features.backbone} features of the labeled crops ({plan.features.source})",
+              [plan.labeled_crops(), to_dict(plan.features)], up_lab + up_feat,
               lambda: _features(plan, plan.labeled_crops(), "features_labeled", p.labeled_regions == "none"),
               plan.path("features_labeled")),
-        Stage("features_pool", f"{plan.features.backbone} features of the pool crops", [to_dict(plan.features)],
-              ("regions_pool",), lambda: _features(plan, plan.path("regions_pool"), "features_pool", False),
+        Stage("features_pool", f"{plan.features.backbone} features of the pool crops ({plan.features.source})",
+              [to_dict(plan.features)], ("regions_pool",) + up_feat, lambda: _features(plan, plan.path("regions_pool"), "features_pool", False),
               plan.path("features_pool")),
         Stage("selection", "prototypes and Active Sample Selection", [to_dict(plan.selection)],
               ("features_labeled", "features_pool"), lambda: _select(plan), plan.path("selection")),
@@ -243,7 +259,10 @@ def final_summary(plan: Plan, done: dict[str, dict], seconds: float, report: str
     lines = ["", f"== run {plan.root} finished in {seconds:.0f} s",
              f"regions: {pool.get('inputs', '?')} pool images = {pool.get('ok', '?')} ok + {pool.get('rejected', '?')} "
              f"rejected; {pool.get('regions', '?')} cell regions kept",
-             f"selection: {sel.get('n_selected', '?')} of {sel.get('n_rows', '?')} pool crops selected"]
+             f"selection: {sel.get('n_selected', '?')} of {sel.get('n_rows', '?')} pool crops selected "
+             f"(features: {plan.features.source})"]
+    if plan.features.source == "random":
+        lines.append(RANDOM_WARNING)
     for slug, (arm, _, _) in plan.arms.items():
         s = get(f"finetune/{slug}")
         if s:

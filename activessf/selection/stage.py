@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from activessf.config import ConfigError, to_dict
+from activessf.features.config import RANDOM_WARNING
 from activessf.features.stage import read_features
 from activessf.io import fs as afs
 from activessf.io.atomic import atomic_write_bytes, atomic_write_table
@@ -102,12 +103,20 @@ def run_select(labeled: str, unlabeled: str, out_dir: str, cfg: SelectionConfig,
     report = selection_report(stats, result, cfg.alpha, cfg.k)
     for row, mix in zip(report["clusters"], cluster_label_mix(lab_table["label"].to_pylist(), assignment, cfg.k)):
         row["labeled_mix"] = mix
+    if random_features(lab_meta):
+        report["warning"] = RANDOM_WARNING
+        print(f"{'!' * 100}\nselect: {RANDOM_WARNING}\n{'!' * 100}", file=sys.stderr, flush=True)
     atomic_write_bytes(afs.join(out_dir, "report.json"), json.dumps(report, indent=2, allow_nan=False).encode())
     _contact_sheet(out_dir, ids, result)
     write_marker(out_dir, "select", fp, {k: report[k] for k in ("n_rows", "n_candidates", "n_selected")})
     print(f"select: {report['n_selected']} of {report['n_rows']} unlabeled crops selected "
           f"({report['n_candidates']} within thresholds; k={cfg.k}, alpha={cfg.alpha})", file=sys.stderr)
     return report
+
+
+def random_features(meta: dict) -> bool:
+    """Whether a features table came from a randomly initialised backbone (no weights at all)."""
+    return meta.get("source") == "random" or not meta.get("weights")
 
 
 def _stamp(path: str) -> str:

@@ -97,9 +97,11 @@ def test_weights_that_do_not_fit_raise_naming_keys(tmp_path, models):
         build_backbone("resnet34", r18)
     vit = tmp_path / "vit.pt"
     torch.save(models["vit_tiny_patch16_224"].state_dict(), vit)
-    shapes = r"mismatched keys: pos_embed \(file \(1, 197, 192\) vs model \(1, 577, 192\)\)"
+    shapes = r"mismatched keys: cls_token \(file \(1, 1, 192\) vs model \(1, 1, 384\)\)"
     with pytest.raises(ValueError, match=shapes):
-        build_backbone("vit_tiny_patch16_384", vit)
+        build_backbone("vit_small_patch16_224", vit)
+    # Another input size is no mismatch: positions are resampled to the grid, as timm does.
+    assert build_backbone("vit_tiny_patch16_384", vit).pos_embed.shape == (1, 577, 192)
     extra = tmp_path / "extra.pt"
     torch.save({**models["resnet18"].state_dict(), "adapter.weight": torch.zeros(2)}, extra)
     with pytest.raises(ValueError, match="unexpected keys: adapter.weight"):

@@ -23,6 +23,7 @@ from activessf.cli.commands import UsageError
 from activessf.config import ConfigError
 from activessf.errors import WeightsError
 from activessf.io.sources import InputError
+from activessf.sweep.state_digest import UntrustedStateError
 
 EXIT_USAGE = 2
 # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C.
@@ -76,7 +77,7 @@ def user_message(exc: BaseException) -> str | None:
         return f"config error: {exc}"
     if isinstance(exc, yaml.YAMLError):
         return f"config error: {_yaml_line(exc)}"
-    if isinstance(exc, (UsageError, InputError, WeightsError)):
+    if isinstance(exc, (UsageError, InputError, WeightsError, UntrustedStateError)):
         return str(exc)
     if isinstance(exc, OSError) and (exc.filename or exc.errno == errno.ENOSPC):
         return _os_line(exc)

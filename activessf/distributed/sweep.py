@@ -38,6 +38,7 @@ from activessf.pretrain.config import PretrainConfig
 from activessf.selection.config import SelectionConfig
 from activessf.sweep.config import SweepConfig, as_overrides, example_values
 from activessf.sweep.results import sort_rows, write_best_yaml, write_results
+from activessf.sweep.state_digest import record as record_state, verify as verify_state
 from activessf.distributed.sweep_full import full_objective
 
 SHARED_STAGES = ("regions_pool", "regions_labeled", "labeled_crops", "features_labeled", "features_pool")
@@ -141,10 +142,18 @@ def make_search(sweep: SweepConfig, concurrency: int):
     return None
 
 
-def _tuner(sweep: SweepConfig, trainable, storage: str, n_folds: int, concurrency: int) -> tune.Tuner:
-    """A new Tuner, or the stored experiment restored (finished trials keep their results)."""
+def _tuner(sweep: SweepConfig, trainable, storage: str, n_folds: int, concurrency: int, out: str) -> tune.Tuner:
+    """A new Tuner, or the stored experiment restored (finished trials keep their results).
+
+    Restoring unpickles Tune's state files, so only state whose signed digests this tool
+    recorded in ``out`` is restored (``state_digest.verify`` raises otherwise).
+    """
     path = afs.join(storage, sweep.name)
     if tune.Tuner.can_restore(path):
+        if afs.is_remote(path):
+            print(f"sweep: {path} is on object storage; its state files are not digest-checked", flush=True)
+        else:
+            verify_state(path, out)
         print(f"sweep: restoring {path} (finished trials are not rerun)", flush=True)
         return tune.Tuner.restore(path, trainable, resume_unfinished=True, restart_errored=True)
     search = make_search(sweep, concurrency)
@@ -213,7 +222,13 @@ def run_sweep(sweep_yaml: str, overrides: list[str] | None = None) -> dict[str, 
                  else {"cpu": 0.01})
     trainable = tune.with_resources(tune.with_parameters(sweep_trial, ctx=ctx), resources)
     storage = sweep.storage_path or afs.join(out, "tune")
-    grid = _tuner(sweep, trainable, storage, ft.train.n_folds, _concurrency(sweep, ft)).fit()
+    tuner = _tuner(sweep, trainable, storage, ft.train.n_folds, _concurrency(sweep, ft), out)
+    try:
+        grid = tuner.fit()
+    finally:
+        # Finished, failed or interrupted: Tune has saved its state; sign what it wrote.
+        if not afs.is_remote(storage) and os.path.isdir(afs.join(storage, sweep.name)):
+            record_state(afs.join(storage, sweep.name), out)
     params = list(sweep.parsed_space())
     rows = _rows(grid, params, ft.train.n_folds, out)
     paths = {"json": afs.join(out, "results.json"), "md": afs.join(out, "results.md"), "png": afs.join(out, "objective.png")}

@@ -13,6 +13,7 @@ import yaml
 
 from activessf.distributed.sweep import run_sweep
 from activessf.pipeline.plan import build_plan
+from activessf.sweep.state_digest import UntrustedStateError
 from tests.jobs.test_job_submit import _tiny_inputs
 
 
@@ -53,12 +54,22 @@ def _key(row: dict) -> str:
 
 
 @pytest.mark.timeout(900)
-def test_cheap_sweep_restores_and_writes_a_runnable_best(ray_session, tmp_path, inputs):
+def test_cheap_sweep_restores_and_writes_a_runnable_best(ray_session, tmp_path, inputs, monkeypatch):
+    monkeypatch.setenv("ACTIVESSF_STATE_KEY_FILE", str(tmp_path / "state_key"))
     config = _sweep_yaml(tmp_path, inputs)
     first = run_sweep(str(config))
     status = {_key(r): r["status"] for r in first["rows"]}
     assert sorted(status.values()) == ["DONE", "DONE", "ERROR"], first["rows"]
     failed = next(k for k, s in status.items() if s == "ERROR")
+    assert _attempts(tmp_path / "sweep") == dict.fromkeys(status, 1)
+
+    # A tampered tuner.pkl (what Tune unpickles on restore) is refused, naming it; nothing ran.
+    tuner_pkl = tmp_path / "sweep" / "tune" / "t" / "tuner.pkl"
+    original = tuner_pkl.read_bytes()
+    tuner_pkl.write_bytes(original + b"tampered")
+    with pytest.raises(UntrustedStateError, match=r"tuner\.pkl was changed"):
+        run_sweep(str(config))
+    tuner_pkl.write_bytes(original)
     assert _attempts(tmp_path / "sweep") == dict.fromkeys(status, 1)
 
     second = run_sweep(str(config))

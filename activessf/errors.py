@@ -9,3 +9,7 @@ from __future__ import annotations
 
 class WeightsError(ValueError):
     """A weights file does not fit the model it is loaded into; the message names the file."""
+
+
+class BundleError(ValueError):
+    """A model bundle is missing, incomplete, corrupt or from another version; the message says which."""

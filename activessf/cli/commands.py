@@ -228,3 +228,8 @@ COMMANDS = [
     Command("sweep", "Ray Tune sweep of selection (and other) fields over the saved folds", _sweep_args, _run_sweep),
     Command("run", "The whole pipeline in one resumable run folder, with report.md/html", _pipeline_args, _run_pipeline),
 ]
+
+# Commands that use a trained classifier live in their own module (they import ``Command``).
+from activessf.cli.model_commands import MODEL_COMMANDS  # noqa: E402
+
+COMMANDS += MODEL_COMMANDS

@@ -21,7 +21,7 @@ import yaml
 from activessf import progress
 from activessf.cli.commands import UsageError
 from activessf.config import ConfigError
-from activessf.errors import WeightsError
+from activessf.errors import BundleError, WeightsError
 from activessf.io.sources import InputError
 from activessf.sweep.state_digest import UntrustedStateError
 
@@ -77,7 +77,7 @@ def user_message(exc: BaseException) -> str | None:
         return f"config error: {exc}"
     if isinstance(exc, yaml.YAMLError):
         return f"config error: {_yaml_line(exc)}"
-    if isinstance(exc, (UsageError, InputError, WeightsError, UntrustedStateError)):
+    if isinstance(exc, (UsageError, InputError, WeightsError, BundleError, UntrustedStateError)):
         return str(exc)
     if isinstance(exc, OSError) and (exc.filename or exc.errno == errno.ENOSPC):
         return _os_line(exc)

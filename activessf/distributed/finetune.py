@@ -59,7 +59,7 @@ from activessf.finetune.data import (  # noqa: E501
 from activessf.finetune.engine import build_loss, build_mixup, evaluate, train_epoch
 from activessf.finetune.freshness import finetune_fingerprint, ray_run_name
 from activessf.finetune.model import build_classifier, build_ft_training
-from activessf.finetune.outputs import fold_done, load_fold, write_fold, write_run
+from activessf.finetune.outputs import FINAL, final_done, fold_done, load_fold, write_final, write_fold, write_run
 from activessf.io.items import crop_items, source_stamp
 
 PRED_FILE = "predictions.pt"
@@ -143,6 +143,8 @@ def fold_train_loop(loop_cfg: dict) -> None:
 
 def _predict(model, paths: list[str], cfg: FinetuneConfig, augment: Augment, device, amp_dtype, k: int) -> dict:
     """Test probabilities ``proba`` ``[M, K]`` of the ``kept`` ``[M]`` test rows that decode."""
+    if not paths:  # the final fit trains on every row and has no test set
+        return {"proba": np.zeros((0, k)), "kept": np.zeros(0, np.int64)}
     test, kept = load_labeled(paths, cfg.model.img_size)
     p = evaluate(model, eval_batches(test, cfg.train.eval_batch_size, augment), device, amp_dtype)
     return {"proba": p.reshape(len(kept), k), "kept": kept}
@@ -157,6 +159,14 @@ def _fold_inputs(items: pa.Table, folds: pa.Table, fold: int, classes: list[str]
             "test_ids": [ids[r] for r in test]}
 
 
+def _final_inputs(items: pa.Table, folds: pa.Table, classes: list[str]) -> dict[str, Any]:
+    """Inputs of the final fit: every labeled row trains, none is held out."""
+    path_of = dict(zip(items["id"].to_pylist(), items["path"].to_pylist()))
+    ids, labels = folds["id"].to_pylist(), folds["label"].to_pylist()
+    return {"fold": FINAL, "classes": classes, "train_paths": [path_of[i] for i in ids],
+            "train_y": [classes.index(lab) for lab in labels], "test_paths": [], "test_y": [], "test_ids": []}
+
+
 def fit_fold(inputs: dict[str, Any], cfg: FinetuneConfig, storage_path: str) -> dict[str, Any]:
     """Train (or resume) one fold's ``TorchTrainer`` run.
 
@@ -167,7 +177,9 @@ def fit_fold(inputs: dict[str, Any], cfg: FinetuneConfig, storage_path: str) -> 
 
     Returns:
         ``proba`` float ``[M, K]`` for the ``kept`` ``[M]`` test rows that decoded (None when
-        the run stopped early, with ``epoch`` done), and ``history`` (per-epoch records).
+        the run stopped early, with ``epoch`` done), ``history`` (per-epoch records),
+        ``checkpoint`` (where the last checkpoint lives) and, for the final fit, ``model`` (its
+        state dict).
     """
     t = cfg.train
     loop = {k: v for k, v in inputs.items() if k != "test_ids"} | {"cfg": to_dict(cfg)}
@@ -191,7 +203,9 @@ def fit_fold(inputs: dict[str, Any], cfg: FinetuneConfig, storage_path: str) -> 
             # Stopped early (train.stop_after_epochs): checkpointed, not evaluated yet.
             return {"proba": None, "epoch": int(state["epoch"]), "history": list(state["history"])}
         pred = torch.load(os.path.join(folder, PRED_FILE), weights_only=True)
-    return {"proba": pred["proba"].numpy(), "kept": pred["kept"].numpy(), "history": list(state["history"])}
+    out = {"proba": pred["proba"].numpy(), "kept": pred["kept"].numpy(), "history": list(state["history"]),
+           "checkpoint": result.checkpoint.path}
+    return out | ({"model": state["model"]} if inputs["fold"] == FINAL else {})
 
 
 def fold_concurrency(cfg: FinetuneConfig, pending: int) -> int:
@@ -260,18 +274,26 @@ def run_finetune(labeled: str, output: str, cfg: FinetuneConfig, folds_path: str
     fp = finetune_fingerprint(cfg, folds_digest(folds), source_stamp(labeled, items))
     tags = {"fingerprint": fp, "scored_apart": scored_apart(folds, warn="finetune")}
     pending = [_fold_inputs(items, folds, f, classes) | tags for f in wanted if not fold_done(output, f, fp)]
+    if cfg.train.final_fit and not final_done(output, fp):
+        # Trained alongside the folds: it needs no fold's result, only the same recipe.
+        pending.append(_final_inputs(items, folds, classes) | tags)
     stopped = []
     for inputs, run in _fit_folds(pending, cfg, storage):
         if run["proba"] is None:
             print(f"finetune: fold {inputs['fold']} stopped after epoch {run['epoch']}; rerun to resume")
             stopped.append(inputs["fold"])
+        elif inputs["fold"] == FINAL:
+            write_final(output, run, classes, cfg, fingerprint=fp)
+            print(f"finetune: final fit on all {len(inputs['train_y'])} labeled crops done ({cfg.method_name()})", flush=True)
         else:
             write_fold(output, inputs, run, cfg.method_name())
             print(f"finetune: fold {inputs['fold']} done ({cfg.method_name()})", flush=True)
     if stopped:
-        return {"completed": False, "stopped_fold": min(stopped), "folds": str(folds_path)}
+        return {"completed": False, "stopped_fold": min(stopped, key=str), "folds": str(folds_path)}
     results = [load_fold(output, fold) for fold in wanted]
     extra = {"folds_digest": folds_digest(folds), "folds_path": str(folds_path), "config": to_dict(cfg),
              "fingerprint": fp, "scored_apart": tags["scored_apart"]}
+    if final_done(output, fp):
+        extra["final_model"] = os.path.join(output, FINAL, "model.safetensors")
     paths = write_run(output, results, classes, cfg.method_name(), extra)
     return paths | {"folds": str(folds_path), "completed": True}

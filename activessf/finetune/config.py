@@ -129,6 +129,10 @@ class FtTrainConfig:
     eval_batch_size: int = 128
     # Stop cleanly after this many epochs of a fold in this invocation (checkpointed; rerun resumes).
     stop_after_epochs: int | None = None
+    # After (and alongside) the folds, train one model on every labeled crop with the same
+    # recipe: cross-validation estimates how good it is, the final fit is what ships
+    # (``activessf export``). The pipeline turns it on (``pipeline.final_fit``).
+    final_fit: bool = False
 
     def __post_init__(self) -> None:
         require(self.n_folds >= 2, "train.n_folds", "must be >= 2")

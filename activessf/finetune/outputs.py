@@ -3,7 +3,8 @@
 Layout of a run folder: ``fold_<k>/predictions.parquet`` (id, label, predicted, probabilities),
 ``fold_<k>/metrics.json`` (its metrics + training history + the recipe's fingerprint; written
 last, so it marks the fold complete for that recipe), ``metrics.json`` (per-fold and mean/std, see ``evaluation.metrics``),
-``confusion_matrix.png``.
+``confusion_matrix.png``; with ``train.final_fit``, ``final/model.safetensors`` (the model
+trained on every labeled crop) and ``final/final.json`` (classes, config, history; written last).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from activessf.io.atomic import (
     atomic_write_table,
     atomic_write_text,
 )
+
+
+FINAL = "final"
 
 
 def _fold_dir(output: str, fold: int) -> str:
@@ -63,7 +67,7 @@ def write_fold(output: str, inputs: dict[str, Any], run: dict[str, Any], method:
     atomic_write_table(os.path.join(folder, "predictions.parquet"), predictions_table(ids, y, run["proba"], classes, fold))
     m = fold_metrics(y, run["proba"], classes, inputs.get("scored_apart")) | {
         "fold": fold, "method": method, "undecodable": len(inputs["test_ids"]) - len(kept), "history": run["history"],
-        "fingerprint": inputs.get("fingerprint")}
+        "checkpoint": run.get("checkpoint"), "fingerprint": inputs.get("fingerprint")}
     atomic_write_text(os.path.join(folder, "metrics.json"), json.dumps(m, indent=1))
     return m
 
@@ -88,3 +92,33 @@ def write_run(output: str, folds: Sequence[dict], classes: Sequence[str], method
     tables = {"classes": list(classes), "methods": [method], "runs": [report]}
     atomic_write_bytes(paths["confusion"], plot_confusions(tables))
     return paths | {"report": report}
+
+
+def final_done(output: str, fingerprint: str) -> bool:
+    """Whether the final fit's outputs are complete for this recipe (``freshness``)."""
+    return recorded_fingerprint(os.path.join(output, FINAL, "final.json")) == fingerprint
+
+
+def write_final(output: str, run: dict[str, Any], classes: Sequence[str], cfg: Any, fingerprint: str | None = None) -> str:
+    """The final model's weights (safetensors) and its record; returns the weights path.
+
+    Args:
+        output: Run folder.
+        run: ``model`` (state dict) and ``history`` of the final fit.
+        classes: Class names in output order.
+        cfg: The ``FinetuneConfig`` it was trained with.
+        fingerprint: ``freshness.finetune_fingerprint`` of the recipe (``final_done`` checks it).
+    """
+    from safetensors.torch import save
+
+    from activessf.config import to_dict
+
+    folder = os.path.join(output, FINAL)
+    # Clones: safetensors refuses tensors that share storage (tied weights, views).
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in run["model"].items()}
+    weights = os.path.join(folder, "model.safetensors")
+    atomic_write_bytes(weights, save(tensors))
+    record = {"classes": list(classes), "config": to_dict(cfg), "history": run["history"],
+              "trained_on": "all labeled crops", "checkpoint": run.get("checkpoint"), "fingerprint": fingerprint}
+    atomic_write_text(os.path.join(folder, "final.json"), json.dumps(record, indent=1, default=str))
+    return weights

@@ -69,6 +69,9 @@ class PipelineConfig:
     # the images are already crops and are used whole.
     labeled_regions: Literal["central", "all", "none"] = "central"
     arms: list[ArmConfig] = field(default_factory=paper_arms)
+    # Train each arm once more on every labeled crop after its folds (the model that
+    # ``activessf export`` ships; cross-validation is its estimate).
+    final_fit: bool = True
     report: bool = True
 
     def __post_init__(self) -> None:

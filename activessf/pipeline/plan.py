@@ -122,7 +122,8 @@ def build_plan(yaml_path: str | None, overrides: list[str] | None = None) -> Pla
             plan.pretrains[folder] = (SOURCE_DIR[arm.pretrain], pcfg)
             ft_sets += [f"finetune.{s}" for s in _encoder_overrides(pcfg, plan.path(folder, "encoder.safetensors"))]
         ft_sets += [f"finetune.{s}" for s in arm.finetune_overrides]
-        ft_sets += [f"finetune.train.run_name={arm.slug()}", f"finetune.train.method_name={json.dumps(arm.name)}"]
+        ft_sets += [f"finetune.train.run_name={arm.slug()}", f"finetune.train.method_name={json.dumps(arm.name)}",
+                    f"finetune.train.final_fit={json.dumps(pipe.final_fit)}"]
         # The encoder a pretraining stage will export is a valid model.init before it exists.
         with planned_files([plan.path(f, "encoder.safetensors") for f in plan.pretrains]):
             plan.arms[arm.slug()] = (arm, folder, build_config(FinetuneConfig, yaml_path, ft_sets, section="finetune"))

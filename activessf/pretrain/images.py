@@ -55,7 +55,14 @@ def load_image(path: str, img_size: int) -> np.ndarray | None:
     decoded = decode_image(afs.read_bytes(path), min_side=1)
     if decoded.image is None:
         return None
-    image = decoded.image
+    return resize_square(decoded.image, img_size)
+
+
+def resize_square(image: np.ndarray, img_size: int) -> np.ndarray:
+    """RGB uint8 ``[H, W, 3]`` -> ``[img_size, img_size, 3]`` (area when shrinking, else cubic).
+
+    Training and ``activessf predict`` both go through here, so a cell is seen alike by both.
+    """
     if image.shape[:2] != (img_size, img_size):
         shrink = image.shape[0] > img_size or image.shape[1] > img_size
         interp = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC

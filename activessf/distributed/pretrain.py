@@ -8,11 +8,13 @@ Checkpoints and resumption (Ray 2.60, Train V2):
 - every ``train.checkpoint_every`` epochs, at the end, and when stopping early, every rank calls
   ``ray.train.report(metrics, checkpoint)``; rank 0's folder holds ``state.pt`` (model,
   optimiser, scheduler, scaler, completed epochs, config, history, its RNG) and each rank adds
-  ``rng_rank{r}.pt``. Ray merges the folders into ``<storage_path>/<run_name>/epoch_NNNN``.
+  ``rng_rank{r}.pt``. Ray merges the folders into ``<storage_path>/<run_name>_<fp>/epoch_NNNN``,
+  ``fp`` a fingerprint of the recipe and the images (``keyed_run``).
 - a worker failure (exception or dead process) restarts the whole worker group up to
   ``train.max_failures`` times; ``ray.train.get_checkpoint()`` then returns the latest reported
   checkpoint and training continues from the next epoch.
-- rerunning with the same ``storage_path`` and ``run_name`` resumes: the V2 controller reloads
+- rerunning with the same ``storage_path``, ``run_name``, recipe and images resumes (another
+  recipe or selection starts a new run): the V2 controller reloads
   ``checkpoint_manager_snapshot.json`` from the run folder, so ``get_checkpoint()`` again gives
   the latest checkpoint. A finished run rerun this way trains nothing and re-exports.
 """
@@ -38,6 +40,7 @@ from activessf.distributed.runtime import data_context_quiet, ensure_ray
 from activessf.engine.optim import build_training
 from activessf.engine.pretrain_engine import fit
 from activessf.engine.state import load_state, restore_training_state, rng_state, save_state, seed_everything, set_rng_state, training_state  # noqa: E501
+from activessf.io.markers import content_stamp, files_stamp, recipe_fingerprint, stage_stamp
 from activessf.models.encoder import load_init_checkpoint
 from activessf.models.registry import build_method
 from activessf.pretrain.config import PretrainConfig
@@ -209,6 +212,26 @@ def fit_ray(ds: ray.data.Dataset, cfg: PretrainConfig, storage_path: str, num_ro
     return {"result": result, "state": state, "history": list(state["history"])}
 
 
+def keyed_run(cfg: PretrainConfig, data: Any, paths: list[str]) -> PretrainConfig:
+    """``cfg`` with its Ray run name keyed by the recipe and the images.
+
+    A rerun with another recipe or another selection (the pipeline reruns pretraining when the
+    selection changes) must start over, not resume the old run's last checkpoint and export it
+    again; the same recipe and data keep the name, so interrupted runs resume.
+
+    Args:
+        cfg: Stage config.
+        data: As given to ``run_pretrain``; a stage folder stands for its images by its marker.
+        paths: The images (``list_images(data)``); else their sizes and mtimes stand for them.
+    """
+    stamp = stage_stamp(str(data)) if isinstance(data, (str, os.PathLike)) else None
+    init = content_stamp(cfg.init_checkpoint) if cfg.init_checkpoint else None
+    fp = recipe_fingerprint("pretrain", to_dict(cfg), stamp or files_stamp(paths), init)
+    tree = to_dict(cfg)
+    tree["train"]["run_name"] = f"{cfg.train.run_name}_{fp[:10]}"
+    return from_dict(PretrainConfig, tree)
+
+
 def run_pretrain(data: str, output: str, cfg: PretrainConfig) -> dict[str, Any]:
     """Pretrain on the images under ``data``; write weights, logs and figures to ``output``.
 
@@ -232,7 +255,7 @@ def run_pretrain(data: str, output: str, cfg: PretrainConfig) -> dict[str, Any]:
     if cfg.train.materialize:
         kept = ds.count()
         print(f"pretrain: {len(paths)} images = {kept} decoded + {len(paths) - kept} rejected (undecodable)")
-    run = fit_ray(ds, cfg, storage)
+    run = fit_ray(ds, keyed_run(cfg, data, paths), storage)
     method = build_method(cfg.model.method, cfg)
     method.load_state_dict(run["state"]["model"])
     paths: dict[str, Any] = write_outputs(method, run["history"], cfg, output, take_images(ds, cfg.train.num_reconstructions))

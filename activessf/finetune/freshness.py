@@ -13,14 +13,7 @@ import os
 from typing import Any
 
 from activessf.config import to_dict
-from activessf.io.markers import content_stamp, fingerprint
-
-# How a run is executed, not what it computes: changing these resumes or reuses finished folds.
-RUN_CONTROL = frozenset({
-    "only_folds", "max_concurrent_folds", "checkpoint_every", "keep_checkpoints", "max_failures",
-    "storage_path", "run_name", "method_name", "eval_batch_size", "stop_after_epochs", "final_fit",
-})
-
+from activessf.io.markers import content_stamp, recipe_fingerprint
 
 def finetune_fingerprint(cfg: Any, folds_digest: str, data_stamp: str) -> str:
     """Fingerprint of everything a fold's scores depend on.
@@ -33,12 +26,10 @@ def finetune_fingerprint(cfg: Any, folds_digest: str, data_stamp: str) -> str:
     Returns:
         A 20-hex-digit fingerprint.
     """
-    tree = to_dict(cfg)
-    tree["train"] = {k: v for k, v in tree["train"].items() if k not in RUN_CONTROL}
     init = cfg.model.init
     # The init file's content: a re-pretrained encoder at the same path is new weights.
     init_stamp = None if init == "none" else content_stamp(init)
-    return fingerprint("finetune", tree, folds_digest, data_stamp, init_stamp)
+    return recipe_fingerprint("finetune", to_dict(cfg), folds_digest, data_stamp, init_stamp)
 
 
 def recorded_fingerprint(path: str) -> str | None:

@@ -27,6 +27,20 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:20]
 
 
+# How a Ray Train run is executed, not what it computes: changing these resumes or reuses it.
+RUN_CONTROL = frozenset({
+    "only_folds", "max_concurrent_folds", "checkpoint_every", "keep_checkpoints", "max_failures",
+    "storage_path", "run_name", "method_name", "eval_batch_size", "stop_after_epochs", "final_fit",
+    "materialize", "num_reconstructions", "debug_crash_epoch",
+})
+
+
+def recipe_fingerprint(stage: str, tree: dict, *parts: Any) -> str:
+    """``fingerprint`` of a training config (as a dict) without its ``RUN_CONTROL`` fields."""
+    train = {k: v for k, v in tree.get("train", {}).items() if k not in RUN_CONTROL}
+    return fingerprint(stage, {**tree, "train": train}, *parts)
+
+
 def files_stamp(paths: Sequence[str]) -> str:
     """Fingerprint of files' sizes and modification times, in the given order.
 

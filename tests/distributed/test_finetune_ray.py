@@ -2,7 +2,8 @@
 
 One sequence (kept short for 2 CPUs): 2 DDP workers of half a CPU, 2 folds x 2 epochs, both folds
 at once, stop after epoch 1 of each fold; a rerun under the same run names resumes both folds at
-epoch 2 from their Ray checkpoints; a third call finds every fold complete. A second method on
+epoch 2 from their Ray checkpoints; a third call finds every fold complete; a fourth with another
+recipe retrains fold 0 from scratch. A second method on
 the same folds file, compared with this one, is the pipeline's job (tests/jobs/test_job_submit.py).
 """
 
@@ -40,7 +41,8 @@ def test_two_folds_then_resume(tmp_path, labeled, ray_session):
     stopped = run_finetune(str(labeled), str(out_a), build_config(FinetuneConfig, None, TINY + [
         "train.method_name=vit-scratch", "train.stop_after_epochs=1"]))
     assert not stopped["completed"] and stopped["stopped_fold"] == 0 and not (out_a / "metrics.json").exists()
-    assert all((out_a / "ray_runs" / f"finetune_fold{k}" / "epoch_0001").is_dir() for k in (0, 1))
+    # One Ray run per fold and recipe: <run_name>_fold<k>_<fingerprint>.
+    assert all(len(list((out_a / "ray_runs").glob(f"finetune_fold{k}_*/epoch_0001"))) == 1 for k in (0, 1))
     paths = run_finetune(str(labeled), str(out_a), cfg)
     assert paths["completed"]
     report = json.loads((out_a / "metrics.json").read_text())
@@ -59,3 +61,12 @@ def test_two_folds_then_resume(tmp_path, labeled, ray_session):
     # Same output again: folds are complete, nothing retrains, same report.
     again = run_finetune(str(labeled), str(out_a), cfg)
     assert again["report"]["folds"] == report["folds"]
+    # Another recipe on the same output (the issue's probe: old scores were reprinted) retrains
+    # from scratch under its own Ray run name; the old recipe's checkpoints are not resumed.
+    other = build_config(FinetuneConfig, None, TINY + ["train.method_name=vit-scratch", "optim.epochs=1",
+                                                        "train.only_folds=[0]"])
+    rerun = run_finetune(str(labeled), str(out_a), other)["report"]
+    fold0 = json.loads((out_a / "fold_0" / "metrics.json").read_text())
+    assert [h["epoch"] for h in fold0["history"]] == [1] and fold0["history"][0]["attempt_start_epoch"] == 0
+    assert fold0["fingerprint"] == rerun["fingerprint"] != report["fingerprint"]
+    assert len(list((out_a / "ray_runs").glob("finetune_fold0_*"))) == 2

@@ -59,10 +59,11 @@ def test_interrupted_run_resumes_at_next_epoch(runs):
 
 
 def test_killed_worker_recovers_from_last_checkpoint(runs):
-    assert (runs["root"] / "ray" / ".mae_test.debug_crash_done").exists()
+    # The Ray run is named by run_name and a fingerprint of the recipe and images (keyed_run).
+    assert len(list((runs["root"] / "ray").glob(".mae_test_*.debug_crash_done"))) == 1
     history = _history(runs["second"])
     assert history[2]["attempt_start_epoch"] == 2  # the restarted group loaded epoch 2
-    ckpts = sorted(p.name for p in (runs["root"] / "ray" / "mae_test").glob("epoch_*"))
+    ckpts = sorted(p.name for p in (runs["root"] / "ray").glob("mae_test_*/epoch_*"))
     assert ckpts == ["epoch_0001", "epoch_0002", "epoch_0003"]
 
 

@@ -122,3 +122,24 @@ def test_regions_marker_records_content_stamp(tmp_path, shared_data):
     run_regions(str(root / "pool"), str(tmp_path / "r"), cfg, executor="local")
     assert read_marker(str(tmp_path / "r"))["fingerprint"] != fp
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["inputs"] == 1
+
+
+def test_pretraining_run_name_is_keyed_by_recipe_and_images(tmp_path):
+    from activessf.distributed.pretrain import keyed_run
+    from tests.models.tiny import tiny_config
+
+    images = []
+    for i in range(2):
+        images.append(tmp_path / f"{i}.png")
+        images[-1].write_bytes(bytes([i]) * 10)
+    paths = [str(p) for p in images]
+    name = lambda *sets, p=paths: keyed_run(tiny_config("train.run_name=pre", *sets), p, p).train.run_name  # noqa: E731
+    base = name()
+    assert base.startswith("pre_") and name() == base
+    # An interrupted run resumes under the same name, whatever the stop point or failure budget.
+    assert name("train.stop_after_epochs=1", "train.max_failures=2") == base
+    # Another recipe, or other images (the pipeline's selection changed), is a new run.
+    assert name("optim.epochs=7") != base
+    assert name(p=paths[:1]) != base
+    images[0].write_bytes(b"new bytes, longer than before")
+    assert name() != base

@@ -3,11 +3,12 @@
 import json
 
 import numpy as np
+import pytest
 
 from activessf.config import build_config
 from activessf.finetune.config import FinetuneConfig
 from activessf.finetune.freshness import finetune_fingerprint, ray_run_name
-from activessf.finetune.outputs import fold_done, load_fold, write_fold
+from activessf.finetune.outputs import final_done, fold_done, load_fold, write_final, write_fold
 
 BASE = ["model.name=resnet18", "model.img_size=32", "optim.layer_decay=null", "optim.epochs=2"]
 
@@ -26,7 +27,7 @@ def test_fingerprint_follows_what_decides_the_scores():
     assert _fp(digest="d2") != base and _fp(data="s2") != base
     # How the run is executed is not: resuming with another stop point or concurrency reuses folds.
     assert _fp("train.stop_after_epochs=1", "train.max_concurrent_folds=1", "train.run_name=x",
-               "train.method_name=y") == base
+               "train.method_name=y", "train.final_fit=true") == base
 
 
 def test_fingerprint_follows_the_init_file_content(tmp_path):
@@ -57,6 +58,13 @@ def test_fold_done_only_for_its_fingerprint(tmp_path):
     m.pop("fingerprint")
     path.write_text(json.dumps(m))
     assert not fold_done(str(tmp_path), 0, "aaa")
+
+
+def test_final_done_only_for_its_fingerprint(tmp_path):
+    torch = pytest.importorskip("torch")
+    cfg = build_config(FinetuneConfig, None, BASE)
+    write_final(str(tmp_path), {"model": {"w": torch.zeros(2)}, "history": []}, ["a", "b"], cfg, fingerprint="aaa")
+    assert final_done(str(tmp_path), "aaa") and not final_done(str(tmp_path), "bbb")
 
 
 def test_ray_run_name_separates_recipes():

@@ -159,13 +159,26 @@ def export_bundle(run: str, output: str, arm: str | None = None, ensemble: bool 
     """
     chosen = pick_arm(find_arms(run), arm)
     model, desc, cfg = _build(chosen, ensemble)
-    meta = _metadata(run, chosen, desc, cfg, len(model.members), _regions_of(run, chosen))
+    return write_bundle(model, _metadata(run, chosen, desc, cfg, len(model.members), _regions_of(run, chosen)), output)
+
+
+def write_bundle(model: ProbabilityModel, meta: dict[str, Any], output: str) -> dict[str, Any]:
+    """Write ``model`` and its description as a bundle folder (replaced whole, atomically).
+
+    Args:
+        model: Images ``[B, 3, S, S]`` -> probabilities ``[B, K]``, in eval mode.
+        meta: ``model.json`` contents without ``files`` (see ``_metadata``).
+        output: Bundle folder.
+
+    Returns:
+        ``meta`` with the ONNX check and the file digests added.
+    """
+    from safetensors.torch import save_file
+
     output = os.path.abspath(output)
     os.makedirs(os.path.dirname(output), exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".tmp-bundle-", dir=os.path.dirname(output))
     try:
-        from safetensors.torch import save_file
-
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(tmp, "model.safetensors"))
         diff = export_onnx(model, os.path.join(tmp, "model.onnx"), meta["input"]["size"])
         if diff > ONNX_TOLERANCE:

@@ -53,6 +53,8 @@ def _tiny_config(root: Path) -> Path:
         "finetune_overrides": ["model.name=resnet18", "model.patch_size=null", "model.encoder_kwargs={}",
                                "optim.layer_decay=null"]}]
     cfg["selection"]["k"] = 4
+    # Random features keep this test to the job machinery (the labeled backbone has its own tests).
+    cfg["features"]["source"] = "random"
     cfg["pretrain"]["optim"].update(epochs=1, warmup_epochs=0)
     cfg["finetune"]["optim"].update(epochs=1, warmup_epochs=0)
     cfg["finetune"]["train"].update(n_folds=2)
@@ -172,3 +174,18 @@ def test_pipeline_job_succeeds_and_rerun_skips(ray_session, local_head, tmp_path
     out = capsys.readouterr().out
     for stage in ("pretrain_selected", "finetune/mae_w_selection", "finetune/resnet18_supervised", "compare"):
         assert f"{stage}: complete, skipped" in out, out
+
+    # What ships: each arm's final fit, exported from the run folder and applied to new images.
+    from activessf.cli import main
+
+    assert all((run / "finetune" / arm / "final" / "model.safetensors").is_file()
+               for arm in ("mae_w_selection", "resnet18_supervised"))
+    assert main(["export", "--run", str(run), "--output", str(tmp_path / "bundle")]) == 0
+    meta = json.loads((tmp_path / "bundle" / "model.json").read_text())
+    arms = [json.loads((run / "finetune" / a / "metrics.json").read_text()) for a in ("mae_w_selection", "resnet18_supervised")]
+    best = max(arms, key=lambda m: m["summary"]["macro_pr_auc"]["mean"])
+    assert meta["arm"] == best["method"] and meta["classes"] == compare["classes"]
+    assert meta["regions"] == yaml.safe_load((run / "pipeline_config.yaml").read_text())["regions"]
+    assert main(["predict", "--model", str(tmp_path / "bundle"), "--input", str(config.parent / "pool"),
+                 "--output", str(tmp_path / "pred"), "--local"]) == 0
+    assert "predict: inputs=30 = ok 30 + rejected 0" in capsys.readouterr().out

@@ -58,7 +58,7 @@ from activessf.finetune.data import (  # noqa: E501
 )
 from activessf.finetune.engine import build_loss, build_mixup, evaluate, train_epoch
 from activessf.finetune.freshness import finetune_fingerprint, ray_run_name
-from activessf.finetune.model import build_classifier, build_ft_training
+from activessf.finetune.model import build_classifier, build_ft_training, check_init
 from activessf.finetune.outputs import FINAL, final_done, fold_done, load_fold, write_final, write_fold, write_run
 from activessf.io.items import crop_items, source_stamp
 
@@ -274,6 +274,8 @@ def run_finetune(labeled: str, output: str, cfg: FinetuneConfig, folds_path: str
     fp = finetune_fingerprint(cfg, folds_digest(folds), source_stamp(labeled, items))
     tags = {"fingerprint": fp, "scored_apart": scored_apart(folds, warn="finetune")}
     pending = [_fold_inputs(items, folds, f, classes) | tags for f in wanted if not fold_done(output, f, fp)]
+    if pending:
+        check_init(cfg.model, len(classes))
     if cfg.train.final_fit and not final_done(output, fp):
         # Trained alongside the folds: it needs no fold's result, only the same recipe.
         pending.append(_final_inputs(items, folds, classes) | tags)

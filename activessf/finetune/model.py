@@ -53,6 +53,39 @@ def build_classifier(m: FtModelConfig, num_classes: int, seed: int = 0) -> nn.Mo
         return _create(m.name, kw, size_kw, pretrained=True, pretrained_cfg_overlay=dict(file=m.init))
 
 
+def check_init(m: FtModelConfig, num_classes: int) -> None:
+    """Check in the driver that ``m.init`` fits ``m.name``, before any Ray Train run starts.
+
+    timm loads a pretrained file non-strictly once it drops the classifier, so a file of another
+    architecture would load in part with only a logged warning. Every weight of the model but its
+    head must be in the file, and the file must hold nothing else (the head aside).
+
+    Raises:
+        WeightsError: ``m.init`` does not fit ``m.name`` (the message names the file and keys).
+    """
+    from activessf.errors import WeightsError
+
+    if m.init == "none" or exported_method(m.init) == "convmae":
+        return
+    try:
+        file_keys = set(timm.models.load_state_dict(m.init, weights_only=True))
+    except Exception as exc:  # unreadable or not a state dict
+        raise WeightsError(f"weights {m.init}: not a readable state dict ({type(exc).__name__}: {exc})"[:400]) from exc
+    model = build_classifier(FtModelConfig(**{**m.__dict__, "init": "none"}), num_classes)
+    head = {f"{n}.{p}" for n in _head_names(model) for p in ("weight", "bias")}
+    model_keys = set(model.state_dict()) - head
+    missing, unexpected = sorted(model_keys - file_keys), sorted(file_keys - model_keys - head)
+    if missing or unexpected:
+        raise WeightsError(f"weights {m.init} do not fit {m.name}: {len(missing)} missing keys "
+                           f"({', '.join(missing[:3])}), {len(unexpected)} unexpected ({', '.join(unexpected[:3])})")
+
+
+def _head_names(model: nn.Module) -> list[str]:
+    """Module names of the classifier head (what a pretrained file need not have)."""
+    names = getattr(model, "pretrained_cfg", {}).get("classifier", "head")
+    return [names] if isinstance(names, str) else list(names)
+
+
 def exported_method(path: str) -> str | None:
     """The pretraining method recorded in an ``activessf pretrain`` export, else None."""
     if not str(path).endswith(".safetensors"):

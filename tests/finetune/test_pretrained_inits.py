@@ -5,7 +5,7 @@ import torch
 
 from activessf.config import build_config
 from activessf.finetune.config import FinetuneConfig
-from activessf.finetune.model import EncoderClassifier, build_classifier, exported_method
+from activessf.finetune.model import EncoderClassifier, build_classifier, check_init, exported_method
 from activessf.models.registry import build_method
 from activessf.pretrain.export import write_outputs
 from tests.models.tiny import tiny_config
@@ -22,6 +22,7 @@ def test_export_loads_into_classifier(tmp_path, method, extra):
     assert exported_method(paths["encoder"]) == method
     ft = build_config(FinetuneConfig, None, [f"model.init={paths['encoder']}", "model.name=vit_tiny_patch16_224",
                                              "model.img_size=32", "model.patch_size=8", "model.encoder_kwargs={depth: 2}"])
+    check_init(ft.model, 3)  # the driver-side check accepts every method's export
     model = build_classifier(ft.model, num_classes=3).eval()
     assert model(torch.rand(2, 3, 32, 32)).shape == (2, 3)
     # The encoder weights are the pretrained ones, not a fresh init.
@@ -29,3 +30,19 @@ def test_export_loads_into_classifier(tmp_path, method, extra):
     target = model.encoder if isinstance(model, EncoderClassifier) else model
     key = next(k for k in enc_state if k.endswith("weight") and enc_state[k].dim() > 1)
     torch.testing.assert_close(target.state_dict()[key], enc_state[key])
+
+
+def test_init_that_does_not_fit_fails_in_the_driver_naming_the_file(tmp_path):
+    import timm
+    from safetensors.torch import save_file
+
+    from activessf.errors import WeightsError
+    from activessf.finetune.model import check_init
+
+    wrong = tmp_path / "resnet34.safetensors"
+    save_file(timm.create_model("resnet34", pretrained=False).state_dict(), str(wrong))
+    ft = build_config(FinetuneConfig, None, [f"model.init={wrong}", "model.name=resnet18", "model.patch_size=null",
+                                             "model.encoder_kwargs={}", "model.img_size=32"])
+    with pytest.raises(WeightsError, match="resnet34.safetensors do not fit resnet18"):
+        check_init(ft.model, 3)
+    check_init(build_config(FinetuneConfig, None, ["model.init=none"]).model, 3)  # nothing to check

@@ -65,16 +65,30 @@ def _features_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", help="timm model name (shortcut for --set backbone=...)")
     p.add_argument("--weights", help="local .safetensors or state-dict file (shortcut for --set weights=...)")
     p.add_argument("--labeled", action="store_true", help="image folder input: labels from sub-folders")
+    p.add_argument("--source", choices=["labeled", "pool_ssl", "weights", "random"],
+                   help="where the features come from (shortcut for --set source=...)")
+    p.add_argument("--train-on", help="source labeled: train the backbone on these labeled crops first "
+                   "(into OUTPUT/feature_backbone; later runs pass its final/model.safetensors as --weights)")
     p.add_argument("--local", action="store_true", help="run in this process instead of Ray Data")
     p.add_argument("--force", action="store_true", help="rerun even if the outputs are complete")
 
 
 def _run_features(args: argparse.Namespace) -> int:
-    overrides = _overrides(args, backbone="backbone", weights="weights")
+    overrides = _overrides(args, backbone="backbone", weights="weights", source="source")
     cfg = build_config(FeaturesConfig, args.config, overrides, section="features")
     from activessf.distributed.features import run_features
 
     try:
+        if args.train_on:
+            from activessf.distributed.feature_backbone import train_feature_backbone, with_backbone
+
+            if cfg.source != "labeled":
+                raise UsageError(f"--train-on trains a labeled backbone; features.source is {cfg.source}")
+            out = afs.join(args.output, "feature_backbone")
+            cfg = with_backbone(cfg, train_feature_backbone(args.train_on, out, cfg, "local" if args.local else "ray"))
+        elif cfg.source == "labeled" and cfg.weights is None:
+            raise UsageError("features.source is labeled: give --train-on LABELED_CROPS, or --weights with a "
+                             "trained backbone (feature_backbone/final/model.safetensors)")
         run_features(args.input, args.output, cfg, labeled=args.labeled,
                      executor="local" if args.local else "ray", force=args.force)
     except InputError as exc:

@@ -41,7 +41,7 @@ from activessf.sweep.results import sort_rows, write_best_yaml, write_results
 from activessf.sweep.state_digest import record as record_state, verify as verify_state
 from activessf.distributed.sweep_full import full_objective
 
-SHARED_STAGES = ("regions_pool", "regions_labeled", "labeled_crops", "features_labeled", "features_pool")
+SHARED_STAGES = ("regions_pool", "regions_labeled", "labeled_crops", "feature_backbone", "features_labeled", "features_pool")
 
 
 def trial_configs(sweep_yaml: str, overrides: list[str], params: dict[str, Any]) -> tuple:

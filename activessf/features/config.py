@@ -95,7 +95,7 @@ class FeaturesConfig:
             unlabeled feature runs must use the same seed to be comparable).
     """
 
-    source: FeatureSource = "random"
+    source: FeatureSource = "labeled"
     backbone: str = "resnet50"
     weights: str | None = None
     img_size: int | None = None

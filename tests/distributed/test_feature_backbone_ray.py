@@ -15,6 +15,7 @@ from activessf.distributed.feature_backbone import train_feature_backbone, with_
 from activessf.distributed.features import run_features
 from activessf.features.config import RANDOM_WARNING, FeaturesConfig
 from activessf.features.stage import read_features
+from activessf.io.items import crop_items
 from activessf.selection.config import SelectionConfig
 from activessf.selection.stage import run_select
 
@@ -40,13 +41,14 @@ def test_labeled_backbone_trains_on_ray_and_feeds_the_selection(tmp_path, ray_se
     with safe_open(weights, framework="pt") as fh:
         assert "fc.weight" in fh.keys()  # the classifier of the final fit, head dropped on load
     marker = json.loads((tmp_path / "backbone" / "_SUCCESS.json").read_text())
-    assert marker["summary"]["crops"] == 132 and marker["summary"]["classes"] == 11
+    n_labeled = crop_items(str(SAMPLE_LABELED), labeled=True).num_rows
+    assert marker["summary"]["crops"] == n_labeled and marker["summary"]["classes"] == 11
     stamp = (tmp_path / "backbone" / "final" / "model.safetensors").stat().st_mtime_ns
     assert train_feature_backbone(str(SAMPLE_LABELED), str(tmp_path / "backbone"), cfg) == weights
     assert (tmp_path / "backbone" / "final" / "model.safetensors").stat().st_mtime_ns == stamp  # reused
     report = _select(tmp_path, with_backbone(cfg, weights), "lab", str(pool))
     _, feats, meta = read_features(str(tmp_path / "lab_lab" / "features.parquet"))
-    assert meta["source"] == "labeled" and meta["data_config"]["input_size"] == [3, 32, 32] and feats.shape[0] == 132
+    assert meta["source"] == "labeled" and meta["data_config"]["input_size"] == [3, 32, 32] and feats.shape[0] == n_labeled
     assert "warning" not in report
     capsys.readouterr()
     report = _select(tmp_path, build_config(FeaturesConfig, None, SETS + ["source=random", "img_size=32"]), "rnd", str(pool))

@@ -15,7 +15,7 @@ def test_ray_features_match_local(tmp_path, shared_data, ray_session):
     src.mkdir()
     for p in sorted((shared_data / "pbc11" / "unlabeled").glob("*.jpg"))[:6]:
         shutil.copy(p, src / p.name)
-    cfg = build_config(FeaturesConfig, None, ["backbone=resnet18", "batch_size=4"])
+    cfg = build_config(FeaturesConfig, None, ["source=random", "backbone=resnet18", "batch_size=4"])
     run_features(str(src), str(tmp_path / "ray"), cfg, executor="ray")
     run_features(str(src), str(tmp_path / "loc"), cfg, executor="local")
     t_ray, f_ray, _ = read_features(str(tmp_path / "ray" / "features.parquet"))

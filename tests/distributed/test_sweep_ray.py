@@ -31,6 +31,7 @@ def _sweep_yaml(root: Path, inputs: dict[str, Path]) -> Path:
                          shared_output=str(inputs["shared"]),
                          space={"selection.alpha": {"uniform": [0.25, 2.0]}, "selection.k": {"choice": [2, 4]}})
     tree["pipeline"].update(labeled=str(inputs["labeled"]), unlabeled=str(inputs["pool"]))
+    tree["features"]["source"] = "random"  # the labeled backbone has its own tests
     tree["pretrain"]["model"].update(img_size=32, encoder_kwargs={"depth": 2})
     tree["pretrain"]["optim"].update(epochs=1, warmup_epochs=0)
     tree["finetune"]["train"]["n_folds"] = 3

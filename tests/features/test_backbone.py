@@ -135,7 +135,7 @@ def test_preprocess_batch_is_per_image(real_images, models):
 def test_feature_extractor_batches_and_passes_columns_through(real_images):
     imgs = np.stack([im[:360, :360] for im in real_images[:2]] * 2)  # 4 crops, rows 0/2 and 1/3 equal
     ids = np.array([f"img{i}" for i in range(4)])
-    fx = FeatureExtractor(FeaturesConfig(backbone="resnet18", batch_size=3, device="cpu"))
+    fx = FeatureExtractor(FeaturesConfig(source="random", backbone="resnet18", batch_size=3, device="cpu"))
     out = fx({"image": imgs, "image_id": ids})
     assert set(out) == {"image_id", "feature"} and out["image_id"] is ids
     assert out["feature"].shape == (4, 512) and out["feature"].dtype == np.float32

@@ -25,7 +25,7 @@ def labeled_folder(tmp_path, shared_data):
 
 
 def test_local_features_table(tmp_path, labeled_folder):
-    cfg = build_config(FeaturesConfig, None, ["backbone=resnet18", "batch_size=4"])
+    cfg = build_config(FeaturesConfig, None, ["source=random", "backbone=resnet18", "batch_size=4"])
     counts = run_features(str(labeled_folder), str(tmp_path / "f"), cfg, labeled=True, executor="local")
     assert counts == {"inputs": 7, "ok": 6, "rejected": 1, "dim": 512}
     table, feats, meta = read_features(str(tmp_path / "f" / "features.parquet"))

@@ -36,7 +36,7 @@ def _copy_set(shared_data, root, n_pool=4, n_per_class=3):
 
 
 def _features_cfg():
-    return build_config(FeaturesConfig, None, ["backbone=resnet18", "batch_size=8"])
+    return build_config(FeaturesConfig, None, ["source=random", "backbone=resnet18", "batch_size=8"])
 
 
 def test_files_stamp_sees_new_bytes_at_the_same_path(tmp_path):

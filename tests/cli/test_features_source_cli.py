@@ -1,0 +1,28 @@
+"""``activessf features --source labeled``: trains its backbone with ``--train-on`` first, and
+without a trained backbone fails with a one-line usage error, before any work."""
+
+import json
+
+import pyarrow.parquet as pq
+
+from activessf.cli import main
+from activessf.data import SAMPLE_LABELED
+
+
+def test_labeled_source_without_a_backbone_is_a_usage_error(tmp_path, capsys):
+    out = tmp_path / "f"
+    assert main(["features", "--input", str(SAMPLE_LABELED), "--labeled", "--output", str(out),
+                 "--source", "labeled"]) == 2
+    assert "--train-on" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_train_on_trains_then_featurizes(tmp_path):
+    out = tmp_path / "f"
+    args = ["features", "--input", str(SAMPLE_LABELED), "--labeled", "--output", str(out), "--source", "labeled",
+            "--train-on", str(SAMPLE_LABELED), "--local", "--set", "backbone=resnet10t", "--set", "labeled.epochs=1",
+            "--set", "labeled.img_size=32", "--set", "device=cpu"]
+    assert main(args) == 0
+    assert (out / "feature_backbone" / "final" / "model.safetensors").is_file()
+    meta = json.loads(pq.read_schema(out / "features.parquet").metadata[b"activessf"])
+    assert meta["source"] == "labeled" and meta["weights"].endswith("model.safetensors") and meta["warning"] is None

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test test-fast bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q --durations=15
+
+# The pure suite (no Ray runtime started): what to run while you work.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not ray" --durations=10
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_regions.py

@@ -34,3 +34,13 @@ def ray_session():
     init_local(num_cpus=2, ignore_reinit_error=True, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test that starts Ray (directly or through a trained-model fixture) ``ray``.
+
+    ``make test-fast`` (``-m "not ray"``) is then the pure suite, a couple of minutes on 2 CPUs.
+    """
+    for item in items:
+        if {"ray_session", "local_head", "finished_run", "bundle"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.ray)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Iterable, Literal
 
 import pyarrow as pa
 import ray
 
+from activessf import console
 from activessf.config import to_dict
+from activessf.io import fs as afs
 from activessf.distributed.runtime import data_context_quiet, ensure_ray
 from activessf.io.markers import begin_stage, files_stamp, fingerprint, write_marker
 from activessf.io.sources import load_inputs, refuse_output_inside_input
@@ -69,10 +70,14 @@ def run_regions(
                      inputs.column("image_id").to_pylist(), labeled, files_stamp(paths))
     if not begin_stage("regions", out_dir, fp, cfg, force):
         return None
+    # Crops of an interrupted or older attempt: a rerun writes every crop again, and one that is
+    # no longer cut (another config, a changed image) must not stay behind unlisted.
+    afs.remove_dir(afs.join(out_dir, "crops"))
     batches = iter_ray(inputs, cfg, out_dir) if executor == "ray" else iter_local(inputs, cfg, out_dir)
+    batches = console.track_rows(batches, console.label("regions"), inputs.num_rows)
     summary = write_stage_outputs(batches, out_dir, expected_inputs=inputs.num_rows)
     write_summary(out_dir, summary)
     sheet = write_contact_sheet(out_dir, cfg)
     write_marker(out_dir, "regions", fp, {**summary.__dict__, "contact_sheet": sheet})
-    print(summary.line(), file=sys.stderr)
+    console.detail(summary.line())
     return summary

@@ -61,6 +61,18 @@ def test_rerun_skips_when_done_and_reruns_when_config_changes(tmp_path, mixed_fo
     assert run_regions(str(folder), str(out), changed, executor="local", force=True) is not None
 
 
+def test_rerun_leaves_no_crop_it_did_not_list(tmp_path, mixed_folder):
+    """Crops of an interrupted attempt (or a region no longer cut) do not survive a rerun."""
+    folder, _ = mixed_folder
+    out = tmp_path / "out"
+    orphan = out / "crops" / "zz" / "zz-orphan-000.png"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"left by a killed run")
+    run_regions(str(folder), str(out), build_config(RegionsConfig, None, ["crop_size=32"]), executor="local")
+    listed = {str(out / p) for p in pq.read_table(out / "regions.parquet")["crop_path"].to_pylist()}
+    assert listed and {str(p) for p in (out / "crops").rglob("*.png")} == listed
+
+
 def test_same_seed_same_regions(tmp_path, shared_data):
     src = shared_data / "bccd" / "JPEGImages"
     folder = tmp_path / "in"

@@ -1,21 +1,23 @@
-"""Active Sample Selection on pbc11: class mix of the selected set vs the pool and vs random.
+"""Active Sample Selection on pbc11, per feature source, measured against the pool's truth.
 
-Runs the real stages (region filtering, features, selection) on pbc11's labeled set and unlabeled
-pool, then, in this benchmark only, reads ``unlabeled_truth.csv`` to see which classes the
-selection kept. Also times features + selection per 1k regions on this machine's CPU.
+Runs the real stages (region filtering, central labeled crops, the ``labeled`` feature backbone on
+Ray Train, features, selection) and then, in this benchmark only, reads ``unlabeled_truth.csv``
+to score the selection, a seeded random subset of the same size and the whole pool: relevance
+(central cell of a labeled class), the four rarest labeled classes' share, the effective number
+of classes, and the Jaccard overlap of the selected sets over K-means seeds.
 
-    python benchmarks/bench_selection.py [--data ../shared/data] [--limit-labeled N] [--limit-pool N]
+    nice -n 5 .venv/bin/python benchmarks/bench_selection.py --data ../shared/data \\
+        --sources random labeled --backbone resnet18 --img-size 64 [--limit-labeled N] [--limit-pool N]
+
+Prints a table and writes ``<out>/bench_selection.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import shutil
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from activessf.config import build_config  # noqa: E402
-from activessf.distributed.features import run_features  # noqa: E402
-from activessf.distributed.regions import run_regions  # noqa: E402
 from activessf.features.config import FeaturesConfig  # noqa: E402
-from activessf.regions.config import RegionsConfig  # noqa: E402
 from activessf.selection.config import SelectionConfig  # noqa: E402
 from activessf.selection.stage import run_select  # noqa: E402
+from benchmarks.selection_metrics import RARE, mean_jaccard, mix_metrics, pool_truth, random_subset  # noqa: E402
 
 
 def subset_folder(src: Path, dst: Path, limit: int | None, labeled: bool) -> Path:
@@ -39,85 +39,122 @@ def subset_folder(src: Path, dst: Path, limit: int | None, labeled: bool) -> Pat
         return src
     rng = np.random.default_rng(0)
     groups = [p for p in sorted(src.iterdir()) if p.is_dir()] if labeled else [src]
+    total = sum(len(list(g.glob("*.jpg"))) for g in groups)
     for g in groups:
         files = sorted(g.glob("*.jpg"))
-        n = max(1, round(limit * len(files) / sum(len(list(x.glob("*.jpg"))) for x in groups)))
+        n = max(1, round(limit * len(files) / total))
         out = dst / g.name if labeled else dst
         out.mkdir(parents=True, exist_ok=True)
         for f in rng.choice(files, size=min(n, len(files)), replace=False):
-            (out / f.name).symlink_to(f)
+            if not (out / f.name).exists():
+                (out / f.name).symlink_to(f)
     return dst
 
 
-def class_mix(names: list[str], truth: dict[str, str]) -> Counter:
-    return Counter(truth[n] for n in names)
+def prepare_regions(args, out: Path) -> tuple[Path, Path]:
+    """Region stages of the labeled images and the pool, and the central labeled crops manifest."""
+    from activessf.distributed.regions import run_regions
+    from activessf.pipeline.labeled import write_central_crops
+    from activessf.regions.config import RegionsConfig
+
+    data = Path(args.data) / "pbc11"
+    rcfg = build_config(RegionsConfig, None, ["contact_sheet_images=4"])
+    for name, src, labeled, limit in (("regions_labeled", data / "labeled", True, args.limit_labeled),
+                                      ("regions_pool", data / "unlabeled", False, args.limit_pool)):
+        if not (out / name / "_SUCCESS.json").exists():  # reuse a finished stage whatever made it
+            src = subset_folder(src, out / "subsets" / name, limit, labeled)
+            run_regions(str(src), str(out / name), rcfg, labeled=labeled)
+    manifest = out / "labeled_crops.parquet"
+    if not manifest.exists():
+        write_central_crops(str(out / "regions_labeled"), str(manifest))
+    return manifest, out / "regions_pool"
+
+
+def source_features(source: str, args, out: Path, labeled: Path, pool: Path) -> tuple[Path, float]:
+    """Labeled and pool features of one source; returns the folder and the seconds it took."""
+    from activessf.distributed.feature_backbone import train_feature_backbone, with_backbone
+    from activessf.distributed.features import run_features
+
+    sets = [f"source={source}", f"backbone={args.backbone}", f"img_size={args.img_size}",
+            f"labeled.img_size={args.img_size}", f"labeled.epochs={args.labeled_epochs}", "batch_size=64"]
+    if source in ("weights", "pool_ssl"):
+        sets.append(f"weights={args.weights}")
+    cfg = build_config(FeaturesConfig, None, sets)
+    folder, t0 = out / f"src_{source}{args.tag}", time.perf_counter()
+    if source == "labeled":
+        cfg = with_backbone(cfg, train_feature_backbone(str(labeled), str(folder / "backbone"), cfg, args.executor))
+    run_features(str(labeled), str(folder / "feat_labeled"), cfg, executor=args.executor)
+    run_features(str(pool), str(folder / "feat_pool"), cfg, executor=args.executor)
+    return folder, time.perf_counter() - t0
+
+
+def selected_ids(folder: Path, seed: int, overrides: list[str]) -> tuple[set, list[str], dict]:
+    """Run the selection with K-means seed ``seed``: (selected ids, every pool id, report)."""
+    scfg = build_config(SelectionConfig, None, overrides + [f"seed={seed}"])
+    sel_dir = folder / f"select_seed{seed}"
+    run_select(str(folder / "feat_labeled"), str(folder / "feat_pool"), str(sel_dir), scfg)
+    table = pq.read_table(sel_dir / "selection.parquet", columns=["id", "selected"]).to_pydict()
+    report = json.loads((sel_dir / "report.json").read_text())
+    return {i for i, s in zip(table["id"], table["selected"]) if s}, sorted(table["id"]), report
+
+
+def evaluate_source(source: str, args, out: Path, labeled: Path, pool: Path, info: dict, classes: list[str]) -> dict:
+    """Selection (seed 0), its same-size random subset, Jaccard over seeds, timing."""
+    folder, feat_s = source_features(source, args, out, labeled, pool)
+    runs = [selected_ids(folder, s, args.overrides) for s in range(args.seeds)]
+    chosen, every, report = runs[0]
+    rand = random_subset(every, len(chosen), seed=0)
+    return {"source": source + args.tag, "features_s": round(feat_s, 1), "warning": report.get("warning"),
+            "selection": mix_metrics(sorted(chosen), info, classes), "random_subset": mix_metrics(rand, info, classes),
+            "pool": mix_metrics(every, info, classes), "n_selected_per_seed": [len(r[0]) for r in runs],
+            "jaccard_over_seeds": mean_jaccard([r[0] for r in runs])}
+
+
+def print_table(results: list[dict]) -> None:
+    cols = ("n", "relevance", "central", "rare_share", "effective_classes")
+    print(f"\n{'source':<9}{'set':<15}" + "".join(f"{c:>19}" for c in cols) + f"{'jaccard(5 seeds)':>18}")
+    for r in results:
+        for name in ("selection", "random_subset", "pool"):
+            m = r[name]
+            vals = [f"{m['n']:>19}"] + [f"{m[c]:>19.3f}" for c in cols[1:]]
+            jac = f"{r['jaccard_over_seeds']:>18.3f}" if name == "selection" else " " * 18
+            print(f"{r['source']:<9}{name:<15}" + "".join(vals) + jac)
+        ratio = r["selection"]["rare_share"] / max(1e-9, r["pool"]["rare_share"])
+        print(f"{'':<9}rare share vs pool: {ratio:.2f}x (goal >= 1.3); relevance "
+              f"{r['selection']['relevance'] - r['pool']['relevance']:+.3f} vs pool (goal >= 0); "
+              f"jaccard {r['jaccard_over_seeds']:.3f} (goal >= 0.8); features {r['features_s']} s")
+        if r["warning"]:
+            print(f"{'':<9}{r['warning']}")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "selection"))
-    ap.add_argument("--backbone", default="resnet50")
-    ap.add_argument("--weights", default=None, help="local weights file; none = seeded random init")
+    ap.add_argument("--sources", nargs="+", default=["random", "labeled"],
+                    choices=["random", "labeled", "weights", "pool_ssl"])
+    ap.add_argument("--weights", default=None, help="weights file for the weights / pool_ssl sources")
+    ap.add_argument("--backbone", default="resnet18")
+    ap.add_argument("--img-size", type=int, default=64)
+    ap.add_argument("--labeled-epochs", type=int, default=8)
+    ap.add_argument("--seeds", type=int, default=5, help="K-means seeds for the Jaccard overlap")
+    ap.add_argument("--executor", choices=["ray", "local"], default="ray")
     ap.add_argument("--limit-labeled", type=int, default=None)
     ap.add_argument("--limit-pool", type=int, default=None)
+    ap.add_argument("--tag", default="", help="suffix of the source folders and the JSON (e.g. _mae)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="selection.* overrides")
     args = ap.parse_args()
-    data, out = Path(args.data) / "pbc11", Path(args.out)
-    shutil.rmtree(out / "subsets", ignore_errors=True)
-    lab_src = subset_folder(data / "labeled", out / "subsets" / "labeled", args.limit_labeled, True)
-    pool_src = subset_folder(data / "unlabeled", out / "subsets" / "pool", args.limit_pool, False)
-    rcfg = build_config(RegionsConfig, None, ["contact_sheet_images=8"])
-    run_regions(str(lab_src), str(out / "regions_labeled"), rcfg, labeled=True)
-    run_regions(str(pool_src), str(out / "regions_pool"), rcfg)
-    fcfg = build_config(FeaturesConfig, None, [f"backbone={args.backbone}"] + ([f"weights={args.weights}"] if args.weights else []))
-    t0 = time.perf_counter()
-    run_features(str(out / "regions_labeled"), str(out / "feat_labeled"), fcfg, force=True)
-    run_features(str(out / "regions_pool"), str(out / "feat_pool"), fcfg, force=True)
-    t1 = time.perf_counter()
-    scfg = build_config(SelectionConfig, None, args.overrides)
-    report = run_select(str(out / "feat_labeled"), str(out / "feat_pool"), str(out / "select"), scfg, force=True)
-    t2 = time.perf_counter()
-    n_regions = pq.read_metadata(out / "feat_labeled" / "features.parquet").num_rows + report["n_rows"]
-    rows = evaluate(out, Path(args.data) / "pbc11" / "unlabeled_truth.csv", report, scfg.seed)
-    timing = {"regions_featurized": n_regions, "features_s": round(t1 - t0, 1), "select_s": round(t2 - t1, 2),
-              "features_s_per_1k": round((t1 - t0) / n_regions * 1000, 1),
-              "select_s_per_1k": round((t2 - t1) / n_regions * 1000, 2)}
-    print_table(rows, report, timing, args)
-    result = {"backbone": args.backbone, "weights": args.weights, "selection": scfg.__dict__, "n_selected": report["n_selected"],
-              "n_pool_regions": report["n_rows"], "classes": rows, "timing": timing}
-    (out / "bench_selection.json").write_text(json.dumps(result, indent=2, default=str))
-    print(f"\nwrote {out / 'bench_selection.json'}")
-
-
-def evaluate(out: Path, truth_csv: Path, report: dict, seed: int) -> list[dict]:
-    """Per class: share of the pool, of the selected set and of a same-size random subset."""
-    with open(truth_csv) as fh:
-        truth = {r["file"]: r["label"] for r in csv.DictReader(fh)}
-    sel = pq.read_table(out / "select" / "selection.parquet", columns=["id", "selected"]).to_pydict()
-    regions = pq.read_table(out / "regions_pool" / "regions.parquet", columns=["region_id", "source_path"]).to_pydict()
-    file_of = {rid: Path(sp).name for rid, sp in zip(regions["region_id"], regions["source_path"])}
-    pool = [file_of[i] for i in sel["id"]]
-    chosen = [file_of[i] for i, s in zip(sel["id"], sel["selected"]) if s]
-    rng = np.random.default_rng(seed)
-    random_pick = list(rng.choice(pool, size=len(chosen), replace=False)) if chosen else []
-    mix_pool, mix_sel, mix_rand = class_mix(pool, truth), class_mix(chosen, truth), class_mix(random_pick, truth)
-    rows = []
-    for cls in sorted(mix_pool, key=lambda c: mix_pool[c]):
-        rows.append({"class": cls, "pool": mix_pool[cls], "pool_share": mix_pool[cls] / max(1, len(pool)),
-                     "selected": mix_sel[cls], "selected_share": mix_sel[cls] / max(1, len(chosen)),
-                     "random": mix_rand[cls], "random_share": mix_rand[cls] / max(1, len(random_pick))})
-    return rows
-
-
-def print_table(rows: list[dict], report: dict, timing: dict, args) -> None:
-    print(f"\nActive Sample Selection on pbc11 (backbone {args.backbone}, weights {args.weights or 'seeded random init'})")
-    print(f"pool regions {report['n_rows']}, selected {report['n_selected']}")
-    print(f"{'class':<11}{'pool':>7}{'pool%':>8}{'selected':>10}{'sel%':>8}{'random':>8}{'rand%':>8}")
-    for r in rows:
-        print(f"{r['class']:<11}{r['pool']:>7}{100 * r['pool_share']:>7.1f}%{r['selected']:>10}"
-              f"{100 * r['selected_share']:>7.1f}%{r['random']:>8}{100 * r['random_share']:>7.1f}%")
-    print(f"features: {timing['features_s_per_1k']} s per 1k regions; selection: {timing['select_s_per_1k']} s per 1k")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    labeled, pool = prepare_regions(args, out)
+    info = pool_truth(pool, Path(args.data) / "pbc11" / "unlabeled_truth.csv")
+    classes = sorted(p.name for p in (Path(args.data) / "pbc11" / "labeled").iterdir() if p.is_dir())
+    results = [evaluate_source(s, args, out, labeled, pool, info, classes) for s in args.sources]
+    print_table(results)
+    body = {"args": vars(args), "rare_classes": list(RARE), "labeled_classes": classes, "results": results}
+    path = out / f"bench_selection{args.tag}.json"
+    path.write_text(json.dumps(body, indent=2, default=str))
+    print(f"\nwrote {path}")
 
 
 if __name__ == "__main__":

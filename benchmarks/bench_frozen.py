@@ -1,0 +1,124 @@
+"""Frozen-feature quality per feature source: 5-fold logistic-regression and kNN (k = 20) macro
+PR-AUC on pbc11's labeled crops (the protocol hematology foundation models are compared by).
+
+Reads what ``benchmarks/bench_selection.py`` wrote (``labeled_crops.parquet`` and
+``src_<source>/feat_labeled``). For ``labeled`` the backbone saw the very crops it is probed on,
+so two numbers are given: *in-sample* (the backbone trained on every labeled crop, as the
+selection uses it; optimistic) and *out-of-fold* (for each fold, a backbone trained on the other
+four folds embeds the crops; the probe trains on those four and scores the held-out fold).
+
+    nice -n 5 .venv/bin/python benchmarks/bench_frozen.py --out benchmarks/out/sel16 \\
+        --sources random labeled [--oof-executor local]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from activessf.evaluation.folds import fold_indices, make_folds, num_folds  # noqa: E402
+from activessf.evaluation.frozen import _full_proba, frozen_eval, make_probe, read_features  # noqa: E402
+from activessf.evaluation.metrics import fold_metrics, run_report  # noqa: E402
+
+PROBES = (("logreg", {}), ("knn", {"k": 20}))
+
+
+def summary(report: dict) -> dict:
+    s = report["summary"]
+    return {m: [round(s[m]["mean"], 4), round(s[m]["std"], 4)] for m in ("macro_pr_auc", "accuracy")}
+
+
+def fixed_source(folder: Path, folds: pa.Table) -> dict:
+    """Probes on one feature table (the same features for every fold)."""
+    ids, feats = read_features(str(folder / "feat_labeled"))
+    return {kind: summary(frozen_eval(feats, ids, folds, kind, **kw)) for kind, kw in PROBES}
+
+
+def oof_features(out: Path, folds: pa.Table, fold: int, executor: str) -> tuple[list[str], np.ndarray]:
+    """Features of every labeled crop from a backbone trained without ``fold``'s crops."""
+    from activessf.config import build_config
+    from activessf.distributed.feature_backbone import train_feature_backbone, with_backbone
+    from activessf.distributed.features import run_features
+    from activessf.features.config import FeaturesConfig
+
+    cfg_used = json.loads((out / "bench_selection.json").read_text())["args"]
+    items = _items(out)
+    train, _ = fold_indices(folds, fold)
+    keep = set(folds["id"].take(pa.array(train)).to_pylist())
+    work = out / "oof" / f"fold{fold}"
+    work.mkdir(parents=True, exist_ok=True)
+    sub = items.filter(pa.array([i in keep for i in items["id"].to_pylist()]))
+    pq.write_table(pa.table({"source_path": sub["path"], "label": sub["label"]}), work / "train_crops.parquet")
+    cfg = build_config(FeaturesConfig, None, [
+        "source=labeled", f"backbone={cfg_used['backbone']}", f"img_size={cfg_used['img_size']}",
+        f"labeled.img_size={cfg_used['img_size']}", f"labeled.epochs={cfg_used['labeled_epochs']}", "batch_size=64"])
+    weights = train_feature_backbone(str(work / "train_crops.parquet"), str(work / "backbone"), cfg, executor)
+    run_features(str(out / "labeled_crops.parquet"), str(work / "feat"), with_backbone(cfg, weights), executor="local")
+    return read_features(str(work / "feat"))
+
+
+def _items(out: Path) -> pa.Table:
+    """The labeled crops as the stages see them (``id``, ``path``, ``label``; not in file order)."""
+    from activessf.io.items import crop_items
+
+    return crop_items(str(out / "labeled_crops.parquet"))
+
+
+def out_of_fold(out: Path, folds: pa.Table, executor: str) -> dict:
+    """Probes where each fold's crops are embedded by a backbone that never saw them."""
+    labels = folds["label"].to_pylist()
+    classes = sorted(set(labels))
+    y = np.asarray([classes.index(lab) for lab in labels])
+    per = {kind: [] for kind, _ in PROBES}
+    for fold in range(num_folds(folds)):
+        ids, feats = oof_features(out, folds, fold, executor)
+        row = {i: r for r, i in enumerate(ids)}
+        x = feats[[row[i] for i in folds["id"].to_pylist()]].astype(np.float64)
+        train, test = fold_indices(folds, fold)
+        for kind, kw in PROBES:
+            probe = make_probe(kind, **kw).fit(x[train], y[train])
+            per[kind].append(fold_metrics(y[test], _full_proba(probe, x[test], len(classes)), classes) | {"fold": fold})
+    return {kind: summary(run_report(res, classes, f"frozen-{kind}-oof")) for kind, res in per.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "selection"))
+    ap.add_argument("--sources", nargs="+", default=["random", "labeled"])
+    ap.add_argument("--oof-executor", choices=["ray", "local"], default="local")
+    ap.add_argument("--no-oof", action="store_true")
+    args = ap.parse_args()
+    out = Path(args.out)
+    items = _items(out)
+    ids = items["id"].to_pylist()
+    folds = make_folds(ids, items["label"].to_pylist(), n_folds=5, seed=0)
+    results, t0 = {}, time.perf_counter()
+    for source in args.sources:
+        name = f"{source} (in-sample)" if source == "labeled" else source
+        results[name] = fixed_source(out / f"src_{source}", folds)
+        print(name, results[name], flush=True)
+    if "labeled" in args.sources and not args.no_oof:
+        results["labeled (out-of-fold)"] = out_of_fold(out, folds, args.oof_executor)
+        print("labeled (out-of-fold)", results["labeled (out-of-fold)"], flush=True)
+    print(f"\n{'source':<24}{'logreg PR-AUC':>18}{'kNN-20 PR-AUC':>18}{'logreg acc':>14}{'kNN acc':>12}")
+    for name, r in results.items():
+        lg, kn = r["logreg"], r["knn"]
+        print(f"{name:<24}{lg['macro_pr_auc'][0]:>11.3f} ± {lg['macro_pr_auc'][1]:.3f}"
+              f"{kn['macro_pr_auc'][0]:>11.3f} ± {kn['macro_pr_auc'][1]:.3f}{lg['accuracy'][0]:>14.3f}{kn['accuracy'][0]:>12.3f}")
+    path = out / "bench_frozen.json"
+    path.write_text(json.dumps({"n_crops": len(ids), "results": results, "seconds": round(time.perf_counter() - t0)}, indent=2))
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -24,7 +24,8 @@ T = TypeVar("T")
 # Top-level sections of a pipeline YAML. A ``--set other_stage.key=v`` is skipped by a stage
 # whose section differs, so one override list can serve every stage; any other unknown key
 # still fails.
-SECTIONS = ("regions", "features", "selection", "pretrain", "finetune", "evaluation", "sweep", "pipeline", "predict")
+SECTIONS = ("regions", "features", "selection", "pretrain", "finetune", "evaluation", "sweep", "pipeline", "predict",
+            "query")
 
 
 class ConfigError(ValueError):

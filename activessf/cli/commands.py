@@ -247,3 +247,8 @@ COMMANDS = [
 from activessf.cli.model_commands import MODEL_COMMANDS  # noqa: E402
 
 COMMANDS += MODEL_COMMANDS
+
+# Active learning after a run: which cells to label next, and taking the answers back.
+from activessf.cli.active_commands import ACTIVE_COMMANDS  # noqa: E402
+
+COMMANDS += ACTIVE_COMMANDS

@@ -48,6 +48,18 @@ class ProbabilityModel(nn.Module):
         probs = [F.softmax(m(x).float(), dim=1) for m in self.members]
         return torch.stack(probs).mean(0)
 
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate features ``[B, D]`` (the head's input), averaged over the members."""
+        return torch.stack([pre_logits(m, x).float() for m in self.members]).mean(0)
+
+
+def pre_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A classifier's pooled features before its last linear layer: timm's
+    ``forward_head(pre_logits=True)``, or the encoder of an ``EncoderClassifier``."""
+    if hasattr(model, "forward_head"):
+        return model.forward_head(model.forward_features(x), pre_logits=True)
+    return model.encoder(x)
+
 
 def member_descriptor(model: dict[str, Any]) -> dict[str, Any]:
     """How to rebuild the classifier a fine-tune trained, from its config's ``model`` section.

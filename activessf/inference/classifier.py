@@ -73,3 +73,22 @@ class CellClassifier:
         out = [self._run(normalize(crops[i:i + self.batch_size], self.mean, self.std))
                for i in range(0, len(crops), self.batch_size)]
         return np.concatenate(out).astype(np.float32)
+
+    def probabilities_and_embedding(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 crops ``[N, S, S, 3]`` -> probabilities ``[N, K]`` and penultimate features ``[N, D]``.
+
+        Torch runtime only: the ONNX graph ends at the probabilities.
+        """
+        import torch
+
+        if self.runtime != "torch":
+            raise ValueError("embeddings need the torch runtime (runtime='torch')")
+        probs, feats = [], []
+        for i in range(0, len(crops), self.batch_size):
+            x = torch.from_numpy(normalize(crops[i:i + self.batch_size], self.mean, self.std)).to(self.device)
+            with torch.inference_mode():
+                probs.append(self.model(x).float().cpu().numpy())
+                feats.append(self.model.embed(x).float().cpu().numpy())
+        if not probs:
+            return np.zeros((0, len(self.classes)), np.float32), np.zeros((0, 0), np.float32)
+        return np.concatenate(probs).astype(np.float32), np.concatenate(feats).astype(np.float32)

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from activessf import progress
+from activessf import console, progress
 from activessf.cli import commands, errors
 from activessf.io.atomic import remove_stale_temps
 
@@ -19,6 +19,8 @@ _OWN_FILES = ("config.yaml", "_SUCCESS.json", "pipeline_config.yaml", "pipeline_
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="activessf", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="print the full traceback of any error")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show Ray's own logs, warnings and worker output (else in OUTPUT/logs/)")
     subs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in commands.COMMANDS:
         sub = subs.add_parser(command.name, help=command.help, description=command.help)
@@ -29,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         # Also accepted after the subcommand; SUPPRESS keeps a global --debug from being reset.
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        sub.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         command.add_arguments(sub)
         sub.set_defaults(handler=command.run)
     return parser
@@ -58,15 +61,19 @@ def main(argv: list[str] | None = None) -> int:
     progress.reset()
     # A stage command is its own stage; ``run`` names its stages as it goes.
     progress.start(args.command)
+    console.configure(verbose=args.verbose)
+    out = getattr(args, "output", None)
+    console.set_log_folder(out if isinstance(out, str) else None)
     previous = errors.install_signal_handlers()
     try:
         _sweep_leftovers(args)
         return int(args.handler(args) or 0)
     except (Exception, KeyboardInterrupt) as exc:
         folder = progress.folder() or getattr(args, "output", None)
-        return errors.report(exc, args.command, args.debug, folder)
+        return errors.report(exc, args.command, args.debug, folder, console.log_path())
     finally:
         _shutdown_ray()
+        console.restore_logs()
         errors.restore_signal_handlers(previous)
 
 

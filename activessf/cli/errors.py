@@ -92,11 +92,14 @@ def interrupt_message() -> str:
     return f"interrupted{during}; finished: {done}; rerun the same command to resume"
 
 
-def _where(run_folder: str | None) -> str:
-    return f" (run folder: {run_folder})" if run_folder and os.path.exists(run_folder) else ""
+def _where(run_folder: str | None, log: str | None = None) -> str:
+    parts = [f"run folder: {run_folder}"] if run_folder and os.path.exists(run_folder) else []
+    if log and os.path.exists(log):
+        parts.append(f"log: {log}")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
-def report(exc: BaseException, command: str, debug: bool, run_folder: str | None = None) -> int:
+def report(exc: BaseException, command: str, debug: bool, run_folder: str | None = None, log: str | None = None) -> int:
     """Print what the user needs about ``exc``; the exit code of the command.
 
     Args:
@@ -104,17 +107,18 @@ def report(exc: BaseException, command: str, debug: bool, run_folder: str | None
         command: Subcommand name, for the message prefix.
         debug: Print the traceback too.
         run_folder: The command's output folder, named when it exists.
+        log: The command's log file (Ray's logs, warnings), named when it exists.
 
     Returns:
         2 for a user error, 130 for an interrupt; re-raises ``exc`` when it is a bug.
     """
     if isinstance(exc, KeyboardInterrupt):
-        line, code = interrupt_message(), EXIT_INTERRUPTED
+        line, code = interrupt_message() + _where(None, log), EXIT_INTERRUPTED
     else:
         message = user_message(exc)
         if message is None:
             raise exc
-        line, code = message + _where(run_folder), EXIT_USAGE
+        line, code = message + _where(run_folder, log), EXIT_USAGE
     if debug:
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
     # An interrupt usually lands mid-line (a progress counter, the terminal's ^C): start afresh.

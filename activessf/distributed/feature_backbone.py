@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from typing import Literal
 
 import pyarrow as pa
 
+from activessf import console
 from activessf.config import to_dict
 from activessf.features.config import FeaturesConfig
 from activessf.features.labeled import WEIGHTS, backbone_finetune_config, train_local
@@ -64,7 +64,10 @@ def train_feature_backbone(
         ensure_ray()
         # A retrain must not resume an older run's checkpoint: the run name carries the fingerprint.
         ft = dataclasses.replace(ft, train=dataclasses.replace(ft.train, run_name=f"feature_backbone_{fp[:12]}"))
-        run = fit_fold(_final_inputs(items, rows, classes), ft, ft.train.storage_path)
+        from activessf.distributed.epochs import watch_epochs
+
+        with watch_epochs(output, console.label("feature_backbone"), ft.optim.epochs) as callbacks:
+            run = fit_fold(_final_inputs(items, rows, classes), ft, ft.train.storage_path, callbacks)
     else:
         y = [classes.index(lab) for lab in items["label"].to_pylist()]
         run = train_local(items["path"].to_pylist(), y, len(classes), ft)
@@ -72,9 +75,8 @@ def train_feature_backbone(
     loss = run["history"][-1]["loss"] if run["history"] else float("nan")
     write_marker(output, "feature_backbone", fp, {"crops": items.num_rows, "classes": len(classes),
                                                   "epochs": ft.optim.epochs, "final_loss": round(loss, 4)})
-    print(f"feature backbone: {cfg.backbone} trained on {items.num_rows} labeled crops of {len(classes)} classes "
-          f"({ft.optim.epochs} epochs, {cfg.labeled.img_size} px, final loss {loss:.3f}) -> {weights}",
-          file=sys.stderr, flush=True)
+    console.detail(f"feature backbone: {cfg.backbone} trained on {items.num_rows} labeled crops of {len(classes)} "
+                   f"classes ({ft.optim.epochs} epochs, {cfg.labeled.img_size} px, final loss {loss:.3f}) -> {weights}")
     return weights
 
 

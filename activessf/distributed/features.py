@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Iterable, Literal
 
 import pyarrow as pa
 import ray
 
+from activessf import console
 from activessf.config import to_dict
 from activessf.distributed.runtime import data_context_quiet, ensure_ray
 from activessf.features.backbone import FeatureExtractor
@@ -43,6 +43,10 @@ def iter_ray(items: pa.Table, cfg: FeaturesConfig, size: int) -> Iterable[dict]:
         batch_format="numpy",
         num_gpus=gpus,
         num_cpus=0 if gpus else 1,
+        # Ray Data restarts pool actors by default, and Ray's core worker then logs an error that
+        # a restart could not rebuild constructor arguments held in the object store. A lost
+        # feature actor fails the stage instead; a rerun redoes it (features are cheap).
+        max_restarts=0,
     )
     yield from feats.iter_batches(batch_size=None, batch_format="numpy")
 
@@ -85,13 +89,13 @@ def run_features(
         batches = iter_ray(items, cfg, size)
     else:
         batches = iter_local(items, FeatureExtractor(cfg), size, cfg.batch_size)
-    counts = _write(batches, out_dir, schema)
+    counts = _write(console.track_rows(batches, console.label("features"), items.num_rows), out_dir, schema)
     if counts["inputs"] != items.num_rows:
         raise RuntimeError(f"feature stage lost inputs: {items.num_rows} given, {counts['inputs']} written")
     counts["dim"] = meta["dim"]
     write_marker(out_dir, "features", fp, counts)
-    print(f"features: inputs={counts['inputs']} = ok {counts['ok']} + rejected {counts['rejected']}; "
-          f"dim {meta['dim']} ({cfg.backbone}, source {cfg.source})", file=sys.stderr)
+    console.detail(f"features: inputs={counts['inputs']} = ok {counts['ok']} + rejected {counts['rejected']}; "
+                   f"dim {meta['dim']} ({cfg.backbone}, source {cfg.source})")
     warn_if_random(cfg)
     return counts
 

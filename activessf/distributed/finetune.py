@@ -30,7 +30,9 @@ import torch
 import torch.distributed as dist
 from ray.train.torch import TorchTrainer
 
+from activessf import console
 from activessf.config import from_dict, save_config, to_dict
+from activessf.distributed.epochs import watch_epochs
 from activessf.distributed.runtime import ensure_ray
 from activessf.engine.state import (
     load_state,
@@ -167,13 +169,14 @@ def _final_inputs(items: pa.Table, folds: pa.Table, classes: list[str]) -> dict[
             "train_y": [classes.index(lab) for lab in labels], "test_paths": [], "test_y": [], "test_ids": []}
 
 
-def fit_fold(inputs: dict[str, Any], cfg: FinetuneConfig, storage_path: str) -> dict[str, Any]:
+def fit_fold(inputs: dict[str, Any], cfg: FinetuneConfig, storage_path: str, callbacks: list | None = None) -> dict[str, Any]:
     """Train (or resume) one fold's ``TorchTrainer`` run.
 
     Args:
         inputs: From ``_fold_inputs``: paths and class indices of the fold's train/test rows.
         cfg: Stage config.
         storage_path: Checkpoint root (local absolute path or URI).
+        callbacks: Ray Train ``UserCallback``s (``watch_epochs``'s progress).
 
     Returns:
         ``proba`` float ``[M, K]`` for the ``kept`` ``[M]`` test rows that decoded (None when
@@ -192,6 +195,7 @@ def fit_fold(inputs: dict[str, Any], cfg: FinetuneConfig, storage_path: str) -> 
             name=ray_run_name(t.run_name, inputs["fold"], inputs.get("fingerprint")), storage_path=storage_path,
             failure_config=ray.train.FailureConfig(max_failures=t.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=t.keep_checkpoints),
+            callbacks=callbacks or [],
         ),
     )
     result = trainer.fit()
@@ -220,12 +224,13 @@ def fold_concurrency(cfg: FinetuneConfig, pending: int) -> int:
     return max(1, min(fits, pending))
 
 
-def _fit_folds(pending: list[dict], cfg: FinetuneConfig, storage: str) -> Iterator[tuple[dict, dict]]:
+def _fit_folds(pending: list[dict], cfg: FinetuneConfig, storage: str, callbacks: list | None = None,
+               ) -> Iterator[tuple[dict, dict]]:
     """``(inputs, fit_fold result)`` per fold, in completion order."""
     limit = fold_concurrency(cfg, len(pending)) if pending else 1
     if limit == 1:
         for inputs in pending:
-            yield inputs, fit_fold(inputs, cfg, storage)
+            yield inputs, fit_fold(inputs, cfg, storage, callbacks)
         return
     # The task only waits on its trainer; the trainer's workers hold the CPUs / GPUs. No
     # runtime_env here: Train V2 is Ray 2.60's default, and a task-level runtime_env would start a
@@ -235,7 +240,7 @@ def _fit_folds(pending: list[dict], cfg: FinetuneConfig, storage: str) -> Iterat
     while waiting or running:
         while waiting and len(running) < limit:
             inputs = waiting.pop(0)
-            running[remote.remote(inputs, cfg, storage)] = inputs
+            running[remote.remote(inputs, cfg, storage, callbacks)] = inputs
         done, _ = ray.wait(list(running), num_returns=1)
         yield running.pop(done[0]), ray.get(done[0])
 
@@ -246,6 +251,25 @@ def _labeled_items(labeled: str) -> pa.Table:
     if items.num_rows == 0:
         raise FileNotFoundError(f"{labeled}: no labeled images (expected <CLASS>/<image> folders)")
     return items
+
+
+def _train_pending(pending: list[dict], cfg: FinetuneConfig, storage: str, output: str, classes: list[str],
+                   fp: str) -> list:
+    """Train the pending folds (and final fit) with an epoch bar; write each; the stopped folds."""
+    stopped, epochs = [], len(pending) * cfg.optim.epochs
+    with watch_epochs(output, console.label("finetune"), epochs) as callbacks:
+        for inputs, run in _fit_folds(pending, cfg, storage, callbacks):
+            if run["proba"] is None:
+                console.say(f"finetune: fold {inputs['fold']} stopped after epoch {run['epoch']}; rerun to resume")
+                stopped.append(inputs["fold"])
+            elif inputs["fold"] == FINAL:
+                write_final(output, run, classes, cfg, fingerprint=fp)
+                console.detail(f"finetune: final fit on all {len(inputs['train_y'])} labeled crops done "
+                               f"({cfg.method_name()})", err=False)
+            else:
+                write_fold(output, inputs, run, cfg.method_name())
+                console.detail(f"finetune: fold {inputs['fold']} done ({cfg.method_name()})", err=False)
+    return stopped
 
 
 def run_finetune(labeled: str, output: str, cfg: FinetuneConfig, folds_path: str | None = None) -> dict[str, Any]:
@@ -279,17 +303,7 @@ def run_finetune(labeled: str, output: str, cfg: FinetuneConfig, folds_path: str
     if cfg.train.final_fit and not final_done(output, fp):
         # Trained alongside the folds: it needs no fold's result, only the same recipe.
         pending.append(_final_inputs(items, folds, classes) | tags)
-    stopped = []
-    for inputs, run in _fit_folds(pending, cfg, storage):
-        if run["proba"] is None:
-            print(f"finetune: fold {inputs['fold']} stopped after epoch {run['epoch']}; rerun to resume")
-            stopped.append(inputs["fold"])
-        elif inputs["fold"] == FINAL:
-            write_final(output, run, classes, cfg, fingerprint=fp)
-            print(f"finetune: final fit on all {len(inputs['train_y'])} labeled crops done ({cfg.method_name()})", flush=True)
-        else:
-            write_fold(output, inputs, run, cfg.method_name())
-            print(f"finetune: fold {inputs['fold']} done ({cfg.method_name()})", flush=True)
+    stopped = _train_pending(pending, cfg, storage, output, classes, fp)
     if stopped:
         return {"completed": False, "stopped_fold": min(stopped, key=str), "folds": str(folds_path)}
     results = [load_fold(output, fold) for fold in wanted]

@@ -34,7 +34,9 @@ import torch
 import torch.distributed as dist
 from ray.train.torch import TorchTrainer
 
+from activessf import console
 from activessf.config import from_dict, save_config, to_dict
+from activessf.distributed.epochs import watch_epochs
 from activessf.distributed.pretrain_data import build_image_dataset, take_images
 from activessf.distributed.runtime import data_context_quiet, ensure_ray
 from activessf.engine.optim import build_training
@@ -171,7 +173,8 @@ def batches_per_worker(num_rows: int, cfg: PretrainConfig) -> int:
     return math.ceil(rows / cfg.optim.batch_size)
 
 
-def fit_ray(ds: ray.data.Dataset, cfg: PretrainConfig, storage_path: str, num_rows: int | None = None) -> dict[str, Any]:
+def fit_ray(ds: ray.data.Dataset, cfg: PretrainConfig, storage_path: str, num_rows: int | None = None,
+            callbacks: list | None = None) -> dict[str, Any]:
     """Run (or resume) a Ray Train V2 pretraining run on ``ds`` (column ``image``).
 
     Args:
@@ -179,6 +182,7 @@ def fit_ray(ds: ray.data.Dataset, cfg: PretrainConfig, storage_path: str, num_ro
         cfg: Stage config; ``train.run_name`` + ``storage_path`` identify the run.
         storage_path: Absolute local path or object-storage URI for checkpoints.
         num_rows: Rows in ``ds`` if known (else counted).
+        callbacks: Ray Train ``UserCallback``s (``watch_epochs``'s progress).
 
     Returns:
         ``result`` (Ray ``Result``), ``state`` (latest checkpoint's state) and ``history``.
@@ -201,6 +205,7 @@ def fit_ray(ds: ray.data.Dataset, cfg: PretrainConfig, storage_path: str, num_ro
             storage_path=storage_path,
             failure_config=ray.train.FailureConfig(max_failures=t.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=t.keep_checkpoints),
+            callbacks=callbacks or [],
         ),
         datasets={"train": ds},
     )
@@ -254,8 +259,10 @@ def run_pretrain(data: str, output: str, cfg: PretrainConfig) -> dict[str, Any]:
     ds = build_image_dataset(paths, cfg.model.img_size, materialize=cfg.train.materialize)
     if cfg.train.materialize:
         kept = ds.count()
-        print(f"pretrain: {len(paths)} images = {kept} decoded + {len(paths) - kept} rejected (undecodable)")
-    run = fit_ray(ds, keyed_run(cfg, data, paths), storage)
+        console.detail(f"pretrain: {len(paths)} images = {kept} decoded + {len(paths) - kept} rejected (undecodable)",
+                       err=False)
+    with watch_epochs(output, console.label("pretrain"), cfg.optim.epochs) as callbacks:
+        run = fit_ray(ds, keyed_run(cfg, data, paths), storage, callbacks=callbacks)
     method = build_method(cfg.model.method, cfg)
     method.load_state_dict(run["state"]["model"])
     paths: dict[str, Any] = write_outputs(method, run["history"], cfg, output, take_images(ds, cfg.train.num_reconstructions))

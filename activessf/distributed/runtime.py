@@ -10,6 +10,8 @@ import threading
 
 import ray
 
+from activessf import console
+
 # Ray Train V2's PlacementGroupCleaner asks the State API (served by the dashboard) every few
 # seconds whether the controller lives; a local runtime has no dashboard, and each failed query
 # logs a warning that buries a run's own output. The cleaner's other duty (removing a dead
@@ -98,11 +100,15 @@ def ensure_ray(num_cpus: int | None = None) -> None:
     global _started_here
     if ray.is_initialized():
         return
+    # Ray's own records (set-up banners, Ray Data's progress logs) go to the run's log file;
+    # worker and controller output stays in Ray's session logs unless --verbose.
+    console.route_logs()
     with _keep_sigterm_handler():
         if os.environ.get("RAY_ADDRESS"):
-            ray.init(log_to_driver=True)
+            ray.init(log_to_driver=console.verbose())
         else:
-            init_local(num_cpus)
+            init_local(num_cpus, log_to_driver=console.verbose())
+    console.reroute_logs()
     if not _started_here:
         # Ray registers an atexit shutdown too; ours runs first (atexit is last-in, first-out)
         # and the CLI calls shutdown_local itself before its last line.
@@ -110,8 +116,13 @@ def ensure_ray(num_cpus: int | None = None) -> None:
     _started_here = True
 
 
-def data_context_quiet(progress: bool = True) -> None:
-    """Keep Ray Data's progress bars (long work shows progress) but not its verbose logs."""
+def data_context_quiet(progress: bool = False) -> None:
+    """No Ray Data progress bars or execution banners: the stage draws its own ``console.Bar``.
+
+    Args:
+        progress: Ray Data's own bars as well (``--verbose`` turns them on too).
+    """
     ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = progress
+    ctx.enable_progress_bars = progress or console.verbose()
     ctx.print_on_execution_start = False
+    console.reroute_logs()  # ray.data configures its logger on import

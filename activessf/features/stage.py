@@ -14,7 +14,6 @@ Table metadata ``activessf``: JSON with ``backbone``, ``weights``, ``data_config
 from __future__ import annotations
 
 import json
-import sys
 from typing import Iterable
 
 import cv2
@@ -105,8 +104,6 @@ def iter_local(items: pa.Table, extractor, size: int, batch_size: int) -> Iterab
     """Load and featurize in this process (small runs and tests)."""
     for start in range(0, items.num_rows, batch_size):
         yield extractor(load_crops(items.slice(start, batch_size), size))
-        print(f"\rfeatures: {min(start + batch_size, items.num_rows)}/{items.num_rows}", end="", file=sys.stderr)
-    print(file=sys.stderr)
 
 
 def read_features(path: str) -> tuple[pa.Table, np.ndarray, dict]:

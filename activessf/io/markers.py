@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from typing import Any, Sequence
 
 import pyarrow.fs as pafs
@@ -128,10 +127,11 @@ def begin_stage(stage: str, out_dir: str, fp: str, cfg: Any, force: bool) -> boo
     Returns:
         True when the stage must run; False when it is complete and was skipped.
     """
+    from activessf import console
     from activessf.config import save_config
 
     if not force and is_complete(out_dir, fp):
-        print(f"{stage}: {out_dir} is complete for these inputs and config; skipped", file=sys.stderr)
+        console.detail(f"{stage}: {out_dir} is complete for these inputs and config; skipped")
         return False
     afs.makedirs(out_dir)
     clear_marker(out_dir)

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from activessf import console
 from activessf.io import fs as afs
 from activessf.io.atomic import atomic_write_table
 
@@ -62,6 +63,6 @@ def write_central_crops(regions_dir: str, out_path: str) -> dict[str, int]:
     atomic_write_table(out_path, pa.table({"source_path": paths, "label": kept["label"], "image_id": kept["image_id"]}))
     counts = {"labeled_images": manifest.num_rows, "central": kept.num_rows,
               "no_central_region": ok.num_rows - kept.num_rows, "rejected": manifest.num_rows - ok.num_rows}
-    print(f"labeled crops: {counts['labeled_images']} images = {counts['central']} central crops + "
-          f"{counts['no_central_region']} without a central region + {counts['rejected']} rejected", flush=True)
+    console.detail(f"labeled crops: {counts['labeled_images']} images = {counts['central']} central crops + "
+                   f"{counts['no_central_region']} without a central region + {counts['rejected']} rejected", err=False)
     return counts

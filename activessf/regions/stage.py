@@ -8,7 +8,6 @@ atomically with flat memory, checks that counts reconcile, and draws the contact
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -74,9 +73,6 @@ def iter_local(inputs: pa.Table, cfg: RegionsConfig, out_dir: str) -> Iterable[p
     """Process inputs in this process (no Ray): small runs and tests."""
     for start in range(0, inputs.num_rows, cfg.batch_size):
         yield process_batch(inputs.slice(start, cfg.batch_size), cfg, out_dir)
-        done = min(start + cfg.batch_size, inputs.num_rows)
-        print(f"\rregions: {done}/{inputs.num_rows} images", end="", file=sys.stderr, flush=True)
-    print(file=sys.stderr)
 
 
 def write_contact_sheet(out_dir: str, cfg: RegionsConfig) -> str | None:

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from activessf import console
 from activessf.config import ConfigError, to_dict
 from activessf.features.config import RANDOM_WARNING
 from activessf.features.stage import read_features
@@ -109,8 +110,8 @@ def run_select(labeled: str, unlabeled: str, out_dir: str, cfg: SelectionConfig,
     atomic_write_bytes(afs.join(out_dir, "report.json"), json.dumps(report, indent=2, allow_nan=False).encode())
     _contact_sheet(out_dir, ids, result)
     write_marker(out_dir, "select", fp, {k: report[k] for k in ("n_rows", "n_candidates", "n_selected")})
-    print(f"select: {report['n_selected']} of {report['n_rows']} unlabeled crops selected "
-          f"({report['n_candidates']} within thresholds; k={cfg.k}, alpha={cfg.alpha})", file=sys.stderr)
+    console.detail(f"select: {report['n_selected']} of {report['n_rows']} unlabeled crops selected "
+                   f"({report['n_candidates']} within thresholds; k={cfg.k}, alpha={cfg.alpha})")
     return report
 
 

@@ -72,6 +72,10 @@ class PipelineConfig:
     # Train each arm once more on every labeled crop after its folds (the model that
     # ``activessf export`` ships; cross-validation is its estimate).
     final_fit: bool = True
+    # Images no stage trains on (a folder; "sample" = the embedded held-back cells): after the
+    # comparison the best arm is exported (``<run>/bundle``) and classifies them
+    # (``<run>/predict_holdout``, shown in the report). None: no export or predict stage.
+    predict_holdout: str | None = None
     report: bool = True
 
     def __post_init__(self) -> None:
@@ -81,3 +85,5 @@ class PipelineConfig:
         require(len(self.arms) >= 1, "pipeline.arms", "at least one arm")
         slugs = [a.slug() for a in self.arms]
         require(len(set(slugs)) == len(slugs), "pipeline.arms", f"arm names must differ (folder names {slugs})")
+        require(not self.predict_holdout or self.final_fit, "pipeline.predict_holdout",
+                "needs pipeline.final_fit: true (the final fit is the model it applies)")

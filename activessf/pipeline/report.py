@@ -3,7 +3,7 @@
 Sections follow the method: region filtering (counts, contact sheet), Active Sample Selection
 (per-cluster thresholds and counts, selected crops), pretraining (loss curves,
 reconstructions), fine-tuning (Table II / Table I of ``activessf compare`` and the Figure 3
-style plots).
+style plots), then the final model on held-back images when the run predicted them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import markdown
 
 from activessf.io import fs as afs
 from activessf.io.atomic import atomic_write_text
+from activessf.pipeline.holdout import report_lines as holdout_lines
+from activessf.pipeline.verdict import verdict as run_verdict
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
@@ -126,13 +128,18 @@ def _inert_tables(text: str) -> str:
     return html.escape(re.sub(r"([\\\[\]()!])", r"\\\1", text), quote=False)
 
 
-def report_markdown(root: str, stages: dict[str, dict]) -> str:
-    """The report's Markdown, images linked relative to the run folder ``root``."""
+def report_markdown(root: str, stages: dict[str, dict], verdict: str | None = None) -> str:
+    """The report's Markdown, images linked relative to the run folder ``root``.
+
+    ``verdict`` is the one-sentence result (``pipeline.verdict.verdict``), shown first when given.
+    """
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     lines = ["# ActiveSSF run report", "", f"Run folder {esc(root)}, written {stamp}. Resolved config: "
-             "`pipeline_config.yaml`.", "", "## Stages", ""] + _stage_table(stages)
+             "`pipeline_config.yaml`.", ""]
+    lines += [f"**Result.** {esc(verdict)}", ""] if verdict else []
+    lines += ["## Stages", ""] + _stage_table(stages)
     lines += _regions_section(root, stages) + _selection_section(root)
-    lines += _pretrain_section(root, stages) + _finetune_section(root)
+    lines += _pretrain_section(root, stages) + _finetune_section(root) + holdout_lines(root, esc, _image)
     return "\n".join(lines) + "\n"
 
 
@@ -189,7 +196,7 @@ def write_report(plan: Any, stages: dict[str, dict]) -> dict[str, str]:
     Returns:
         Paths ``md`` and ``html``.
     """
-    text = report_markdown(plan.root, stages)
+    text = report_markdown(plan.root, stages, run_verdict(plan, stages))
     paths = {"md": plan.path("report.md"), "html": plan.path("report.html")}
     atomic_write_text(paths["md"], text)
     atomic_write_text(paths["html"], to_html(text, plan.root))

@@ -23,8 +23,10 @@ from activessf.features.config import RANDOM_WARNING
 from activessf.io import fs as afs
 from activessf.io.atomic import atomic_write_text, remove_stale_temps
 from activessf.io.markers import fingerprint, read_marker
+from activessf.pipeline.holdout import export_best, holdout_input, holdout_key, predict_holdout
 from activessf.pipeline.labeled import write_central_crops
 from activessf.pipeline.plan import Plan
+from activessf.pipeline.verdict import verdict
 
 STATE_FILE = "pipeline_state.json"
 
@@ -180,6 +182,12 @@ def stages(plan: Plan, log: StateLog) -> list[Stage]:
                          [plan.labeled_crops(), to_dict(cfg)], ups, lambda s=slug: _finetune(plan, s)))
     out.append(Stage("compare", "comparison tables and figures", [list(plan.arms)],
                      tuple(f"finetune/{s}" for s in plan.arms), lambda: _compare(plan)))
+    holdout = holdout_input(p)
+    if holdout:
+        out += [Stage("export", "bundle of the best arm's final fit (activessf export)", [list(plan.arms)],
+                      tuple(f"finetune/{s}" for s in plan.arms), lambda: export_best(plan)),
+                Stage("predict", "the final model on held-back images (activessf predict)", holdout_key(holdout),
+                      ("export",), lambda: predict_holdout(plan))]
     if p.report:
         out.append(Stage("report", "report.md and report.html", [time.time()], ("compare",), lambda: _report(plan, log)))
     return out
@@ -267,6 +275,13 @@ def final_summary(plan: Plan, done: dict[str, dict], seconds: float, report: str
         s = get(f"finetune/{slug}")
         if s:
             lines.append(f"{arm.name}: " + ", ".join(f"{m} {v['mean']:.3f} ± {v['std']:.3f}" for m, v in s.items()))
+    result = verdict(plan, done)
+    if result:
+        lines.append(result)
+    held = get("predict")
+    if held:
+        lines.append(f"held-back images: {held.get('correct')} of {held.get('with_true_class')} classified correctly by "
+                     f"the final model of {get('export').get('arm')} (bundle: {plan.path('bundle')})")
     if report:
         lines.append(f"report: {report}")
     return "\n".join(lines)

@@ -25,7 +25,7 @@ T = TypeVar("T")
 # whose section differs, so one override list can serve every stage; any other unknown key
 # still fails.
 SECTIONS = ("regions", "features", "selection", "pretrain", "finetune", "evaluation", "sweep", "pipeline", "predict",
-            "query")
+            "query", "tracking")
 
 
 class ConfigError(ValueError):

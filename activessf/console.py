@@ -39,10 +39,6 @@ def configure(verbose: bool = False) -> None:
     global _verbose, _details, _label, _log_folder
     restore_logs()
     _verbose, _details, _label, _log_folder = verbose, True, None, None
-    if not verbose:
-        # Ray's driver-side messages about its own set-up (token auth, "Started a local Ray
-        # instance") are INFO/WARNING records of the "ray" logger, handled like the others.
-        os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 
 
 def verbose() -> bool:

@@ -13,7 +13,8 @@ one folds file; every trial reads that file, so all trials are scored on the sam
 Both report the running CV mean after each fold with ``folds_done`` as ASHA's time attribute.
 The experiment is named ``sweep.name`` under ``sweep.storage_path``; rerunning the command
 restores it (``Tuner.restore``): finished trials keep their results, unfinished or failed
-ones run again.
+ones run again. With ``tracking.enabled`` (the default) Ray Tune's own ``MLflowLoggerCallback``
+logs each trial as an MLflow run (``<output>/mlruns`` unless ``tracking.tracking_uri``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from activessf.sweep.config import SweepConfig, as_overrides, example_values
 from activessf.sweep.results import sort_rows, write_best_yaml, write_results
 from activessf.sweep.state_digest import record as record_state, verify as verify_state
 from activessf.distributed.sweep_full import full_objective
+from activessf.tracking import Tracker, TrackingConfig
 
 SHARED_STAGES = ("regions_pool", "regions_labeled", "labeled_crops", "feature_backbone", "features_labeled", "features_pool")
 
@@ -142,7 +144,23 @@ def make_search(sweep: SweepConfig, concurrency: int):
     return None
 
 
-def _tuner(sweep: SweepConfig, trainable, storage: str, n_folds: int, concurrency: int, out: str) -> tune.Tuner:
+def _mlflow_callbacks(cfg: TrackingConfig, out: str) -> list:
+    """Ray Tune's own MLflow logger: one MLflow run per trial (its params, every reported result).
+
+    The experiment is created first with its artifact folder inside the sweep output (MLflow
+    would otherwise put artifacts under the current directory).
+    """
+    if not cfg.enabled or afs.is_remote(out):
+        return []
+    from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+    tracker = Tracker(cfg, out)
+    return [MLflowLoggerCallback(tracking_uri=tracker.uri, experiment_name=cfg.experiment,
+                                 tags={"activessf.stage": "sweep_trial"})]
+
+
+def _tuner(sweep: SweepConfig, trainable, storage: str, n_folds: int, concurrency: int, out: str,
+           callbacks: list | None = None) -> tune.Tuner:
     """A new Tuner, or the stored experiment restored (finished trials keep their results).
 
     Restoring unpickles Tune's state files, so only state whose signed digests this tool
@@ -164,7 +182,7 @@ def _tuner(sweep: SweepConfig, trainable, storage: str, n_folds: int, concurrenc
     cfg = tune.TuneConfig(metric="cv_mean", mode="max", num_samples=1 if sweep.search == "grid" else sweep.num_samples,
                           search_alg=search, scheduler=scheduler,
                           max_concurrent_trials=None if sweep.search == "random" else concurrency)
-    run = tune.RunConfig(name=sweep.name, storage_path=storage, verbose=1)
+    run = tune.RunConfig(name=sweep.name, storage_path=storage, verbose=1, callbacks=callbacks or [])
     return tune.Tuner(trainable, param_space=search_space(sweep), tune_config=cfg, run_config=run)
 
 
@@ -222,7 +240,8 @@ def run_sweep(sweep_yaml: str, overrides: list[str] | None = None) -> dict[str, 
                  else {"cpu": 0.01})
     trainable = tune.with_resources(tune.with_parameters(sweep_trial, ctx=ctx), resources)
     storage = sweep.storage_path or afs.join(out, "tune")
-    tuner = _tuner(sweep, trainable, storage, ft.train.n_folds, _concurrency(sweep, ft), out)
+    tuner = _tuner(sweep, trainable, storage, ft.train.n_folds, _concurrency(sweep, ft), out,
+                   _mlflow_callbacks(plan.tracking, out))
     try:
         grid = tuner.fit()
     finally:

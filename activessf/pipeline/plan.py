@@ -19,6 +19,7 @@ from activessf.pipeline.config import SAMPLE, ArmConfig, PipelineConfig
 from activessf.pretrain.config import PretrainConfig
 from activessf.regions.config import RegionsConfig
 from activessf.selection.config import SelectionConfig
+from activessf.tracking import TrackingConfig
 
 SOURCE_DIR = {"selected": "selection", "all": "regions_pool"}
 
@@ -35,6 +36,8 @@ class Plan:
     pretrains: dict[str, tuple[str, PretrainConfig]] = field(default_factory=dict)
     # Arm slug -> (arm, pretraining folder name or None, fine-tuning config).
     arms: dict[str, tuple[ArmConfig, str | None, FinetuneConfig]] = field(default_factory=dict)
+    # MLflow tracking of the run (``tracking`` section).
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     @property
     def root(self) -> str:
@@ -81,6 +84,7 @@ class Plan:
             "selection": to_dict(self.selection),
             "pretrain": {name: {"source": src, **to_dict(cfg)} for name, (src, cfg) in self.pretrains.items()},
             "finetune": {slug: {"arm": arm.name, "pretrain": pre, **to_dict(cfg)} for slug, (arm, pre, cfg) in self.arms.items()},
+            "tracking": to_dict(self.tracking),
         }
 
 
@@ -110,7 +114,8 @@ def build_plan(yaml_path: str | None, overrides: list[str] | None = None) -> Pla
     pipe = build_config(PipelineConfig, yaml_path, sets, section="pipeline")
     plan = Plan(pipe, build_config(RegionsConfig, yaml_path, sets, section="regions"),
                 build_config(FeaturesConfig, yaml_path, sets, section="features"),
-                build_config(SelectionConfig, yaml_path, sets, section="selection"))
+                build_config(SelectionConfig, yaml_path, sets, section="selection"),
+                tracking=build_config(TrackingConfig, yaml_path, sets, section="tracking"))
     for arm in pipe.arms:
         folder = None
         ft_sets = list(sets)

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import yaml
 
-from activessf import progress
+from activessf import console, progress
 from activessf.config import to_dict
 from activessf.features.config import RANDOM_WARNING
 from activessf.io import fs as afs
@@ -27,6 +27,7 @@ from activessf.pipeline.holdout import export_best, holdout_input, holdout_key, 
 from activessf.pipeline.labeled import write_central_crops
 from activessf.pipeline.plan import Plan
 from activessf.pipeline.verdict import verdict
+from activessf.pipeline.track import PipelineTracking
 
 STATE_FILE = "pipeline_state.json"
 
@@ -129,7 +130,7 @@ def _compare(plan: Plan) -> dict:
 
     runs = [plan.path("finetune", slug) for slug in plan.arms]
     paths = write_comparison(runs, plan.path("compare"), [arm.name for arm, _, _ in plan.arms.values()])
-    print(paths["markdown"])
+    console.log(paths["markdown"])  # the run's summary prints each arm's scores
     return {"markdown": paths["md"]}
 
 
@@ -207,10 +208,11 @@ def _run_stage(st: Stage, fps: dict[str, str], log: StateLog, head: str) -> None
     if st.marker_dir is None and log.done(st.name, fp):
         fps[st.name] = fp
         progress.finish(st.name)
-        print(f"{head}: complete, skipped", flush=True)
+        console.say(f"{head}: complete, skipped")
         return
-    print(f"{head}: {st.describe} ...", flush=True)
+    console.say(f"{head}: {st.describe} ...")
     progress.start(st.name)
+    console.set_label(head)
     before = _marker_fp(st)
     t0 = time.time()
     summary = st.run()
@@ -220,11 +222,11 @@ def _run_stage(st: Stage, fps: dict[str, str], log: StateLog, head: str) -> None
     if st.marker_dir is not None and fp == before and log.done(st.name, fp):
         # The data stage found its own outputs complete: keep the time it took when it ran.
         progress.finish(st.name)
-        print(f"{head}: complete, skipped", flush=True)
+        console.say(f"{head}: complete, skipped")
         return
     log.record(st.name, fp, summary, time.time() - t0)
     progress.finish(st.name)
-    print(f"{head}: done in {time.time() - t0:.0f} s {_short(summary)}", flush=True)
+    console.say(f"{head}: done in {time.time() - t0:.0f} s {_short(summary)}")
 
 
 def run_pipeline(plan: Plan) -> dict[str, Any]:
@@ -238,9 +240,11 @@ def run_pipeline(plan: Plan) -> dict[str, Any]:
 
     check_inputs(plan)  # before Ray starts and before any stage: a typo costs nothing
     progress.set_folder(plan.root)
+    console.set_log_folder(plan.root)
+    console.hide_details()  # one result line per stage; the stages' own lines go to the log
     # Temporary files of an interrupted or killed attempt (see atomic.remove_stale_temps).
     if remove_stale_temps(plan.root):
-        print(f"removed temporary files an interrupted run left in {plan.root}", flush=True)
+        console.say(f"removed temporary files an interrupted run left in {plan.root}")
     ensure_ray()
     afs.makedirs(plan.root)
     atomic_write_text(plan.path("pipeline_config.yaml"), yaml.safe_dump(plan.resolved(), sort_keys=False))
@@ -248,15 +252,29 @@ def run_pipeline(plan: Plan) -> dict[str, Any]:
     todo = stages(plan, log)
     fps: dict[str, str] = {}
     start = time.time()
-    for i, st in enumerate(todo, 1):
-        _run_stage(st, fps, log, f"[{i}/{len(todo)}] {st.name}")
+    tracking = PipelineTracking(plan, plan.tracking)
+    tracking.begin()
+    ok = False
+    try:
+        for i, st in enumerate(todo, 1):
+            _run_stage(st, fps, log, f"[{i}/{len(todo)}] {st.name}")
+            # Skipped stages too: every MLflow run of a resumed pipeline is complete.
+            tracking.stage_done(st.name, log.stages.get(st.name, {}).get("summary", {}))
+        ok = True
+    finally:
+        tracking.end(ok)
+        console.hide_details(False)
+        console.set_label(None)
     report = log.stages.get("report", {}).get("summary", {}).get("html")
-    print(final_summary(plan, log.stages, time.time() - start, report), flush=True)
+    console.say(final_summary(plan, log.stages, time.time() - start, report))
     return {"root": plan.root, "stages": {k: v["summary"] for k, v in log.stages.items()}, "report": report}
 
 
 def _short(summary: dict) -> str:
-    items = [f"{k}={v}" for k, v in summary.items() if isinstance(v, (int, float, str)) and k != "markdown"]
+    # Paths (report, contact sheet) are in the run folder and the final summary, not here;
+    # cross-validated scores show their mean.
+    items = [f"{k}={v}" for k, v in summary.items() if isinstance(v, (int, float)) or (isinstance(v, str) and "/" not in v)]
+    items += [f"{k}={v['mean']:.3f}" for k, v in summary.items() if isinstance(v, dict) and isinstance(v.get("mean"), float)]
     return f"({', '.join(items)})" if items else ""
 
 

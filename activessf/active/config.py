@@ -24,6 +24,9 @@ class QueryConfig:
     rare_boost: float = 2.0
     # default: k-center greedy runs on the pool_factor x budget highest-scored cells.
     pool_factor: int = 10
+    # default: the uncertainty weight is floor + (1 - floor) x uncertainty, so with a floor > 0
+    # a confidently predicted but uncovered cell can still be picked.
+    uncertainty_floor: float = 0.0
     # prototype: prototypes (K-means on the labeled embedding; null = number of classes) and eq. 8 alpha.
     k: int | None = None
     alpha: float = 1.0
@@ -33,13 +36,14 @@ class QueryConfig:
     concurrency: int | None = None
     threads: int = 1
     use_gpu: Literal["auto", "true", "false"] = "auto"
-    # Crops per column of the contact sheet.
+    # Crops per row of queries.png.
     sheet_cols: int = 10
 
     def __post_init__(self) -> None:
         require(self.strategy in STRATEGIES, "query.strategy", f"one of {', '.join(STRATEGIES)}")
         require(self.rare_boost >= 0, "query.rare_boost", "must be >= 0")
         require(self.pool_factor >= 1, "query.pool_factor", "must be >= 1")
+        require(0.0 <= self.uncertainty_floor <= 1.0, "query.uncertainty_floor", "must be in [0, 1]")
         require(self.k is None or self.k >= 1, "query.k", "must be >= 1 or null")
         require(self.alpha >= 0, "query.alpha", "must be >= 0")
         require(self.seed >= 0, "query.seed", "must be >= 0")

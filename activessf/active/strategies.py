@@ -154,6 +154,7 @@ def default_order(probs: np.ndarray, x: np.ndarray, labeled_x: np.ndarray, class
         Picks in order, scored by ``score * distance`` when picked.
     """
     u = margin_uncertainty(probs) if cfg.uncertainty == "margin" else entropy_uncertainty(probs)
+    u = cfg.uncertainty_floor + (1.0 - cfg.uncertainty_floor) * u
     s = u * (1.0 + cfg.rare_boost * rarity(probs, class_counts))
     top = np.lexsort((np.arange(len(s)), -s))[: cfg.pool_factor * budget]
     picked = k_center_greedy(x[top], labeled_x, budget, s[top])

@@ -55,6 +55,17 @@ def _key(row: dict) -> str:
 
 
 @pytest.mark.timeout(900)
+def _assert_trials_tracked(out, rows):
+    """Ray Tune's MLflow callback logged each trial (the failed attempt too) with its CV mean."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{out}/mlruns/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("activessf").experiment_id])
+    done = [r for r in runs if r.info.status == "FINISHED"]
+    assert len(runs) == len(rows) + 1 and len(done) == len(rows)
+    assert sorted(r.data.metrics["cv_mean"] for r in done) == pytest.approx(sorted(r["mean"] for r in rows))
+
+
 def test_cheap_sweep_restores_and_writes_a_runnable_best(ray_session, tmp_path, inputs, monkeypatch):
     monkeypatch.setenv("ACTIVESSF_STATE_KEY_FILE", str(tmp_path / "state_key"))
     config = _sweep_yaml(tmp_path, inputs)
@@ -81,6 +92,7 @@ def test_cheap_sweep_restores_and_writes_a_runnable_best(ray_session, tmp_path, 
     # Every trial was scored on the sweep's one folds file, all 3 folds.
     assert {r["folds_digest"] for r in rows} == {second["folds_digest"]} and {r["folds_done"] for r in rows} == {3}
     assert rows[0]["mean"] >= rows[-1]["mean"] and 0.0 <= rows[-1]["mean"] <= 1.0
+    _assert_trials_tracked(tmp_path / "sweep", rows)
 
     best = second["best"]
     plan = build_plan(second["paths"]["best"])

@@ -207,7 +207,8 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     except StageStopped as exc:
         print(f"{exc}; rerun the same command to resume")
         return 0
-    print(f"report: {result['report'] or 'not written (pipeline.report: false)'}")
+    if not result["report"]:  # the run's summary names the report when there is one
+        print("report: not written (pipeline.report: false)")
     return 0
 
 

@@ -155,7 +155,7 @@ def main() -> None:
     text = table(results)
     print(text)
     final = {name: rows[-1]["macro_pr_auc"] for name, rows in results.items()}
-    rnd = next(v for n, v in final.items() if n.startswith("random"))
+    rnd = next((v for n, v in final.items() if n.startswith("random")), float("nan"))
     gap = 100 * (final.get("default", float("nan")) - rnd)
     print(f"default - random after {args.rounds} rounds: {gap:+.2f} points macro PR-AUC "
           f"({'meets' if gap >= 3 else 'misses'} the >= 3 point goal); {time.time() - started:.0f} s")

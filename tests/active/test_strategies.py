@@ -114,3 +114,12 @@ def test_default_favours_rare_predictions_and_spreads():
 def test_config_rejects_unknown_strategy():
     with pytest.raises(ConfigError, match="query.strategy"):
         QueryConfig(strategy="bald")
+
+
+def test_default_without_uncertainty_or_rarity_is_diversity():
+    rng = np.random.default_rng(2)
+    probs, emb, lab = rng.dirichlet(np.ones(3), 30), rng.normal(size=(30, 5)), rng.normal(size=(6, 5))
+    args = (probs, emb, lab, np.array([5, 3, 2]), np.ones(30, bool), 7)
+    flat = rank(*args, QueryConfig(uncertainty_floor=1.0, rare_boost=0.0, pool_factor=100))
+    assert flat.index.tolist() == rank(*args, QueryConfig(strategy="diversity")).index.tolist()
+    assert rank(*args, QueryConfig()).index.tolist() != flat.index.tolist()

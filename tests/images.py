@@ -40,3 +40,15 @@ def write_mixed_folder(folder: Path, good_sources: list[Path]) -> dict[str, tupl
     cv2.imwrite(str(folder / "deep16.png"), real.astype(np.uint16) * 257)
     expected.update(BAD_CASES)
     return expected
+
+
+def small_labeled(root: Path, per_class: int = 4) -> Path:
+    """The first ``per_class`` embedded sample cells of every class, as an ImageFolder at ``root``
+    (a labeled set small enough that training on it keeps a test short)."""
+    from activessf.data import SAMPLE_LABELED
+
+    for cls in sorted(p for p in SAMPLE_LABELED.iterdir() if p.is_dir()):
+        (root / cls.name).mkdir(parents=True)
+        for p in sorted(cls.glob("*.jpg"))[:per_class]:
+            shutil.copy(p, root / cls.name / p.name)
+    return root

@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 
 from activessf.cli import main
 from activessf.data import SAMPLE_LABELED
+from tests.images import small_labeled
 
 
 def test_labeled_source_without_a_backbone_is_a_usage_error(tmp_path, capsys):
@@ -18,9 +19,9 @@ def test_labeled_source_without_a_backbone_is_a_usage_error(tmp_path, capsys):
 
 
 def test_train_on_trains_then_featurizes(tmp_path):
-    out = tmp_path / "f"
-    args = ["features", "--input", str(SAMPLE_LABELED), "--labeled", "--output", str(out), "--source", "labeled",
-            "--train-on", str(SAMPLE_LABELED), "--local", "--set", "backbone=resnet10t", "--set", "labeled.epochs=1",
+    labeled, out = str(small_labeled(tmp_path / "labeled", per_class=3)), tmp_path / "f"
+    args = ["features", "--input", labeled, "--labeled", "--output", str(out), "--source", "labeled",
+            "--train-on", labeled, "--local", "--set", "backbone=resnet10t", "--set", "labeled.epochs=1",
             "--set", "labeled.img_size=32", "--set", "device=cpu"]
     assert main(args) == 0
     assert (out / "feature_backbone" / "final" / "model.safetensors").is_file()

@@ -1,7 +1,8 @@
 """The main job of ``make demo``: the whole pipeline on the embedded real sample, on CPU.
 
 Runs ``activessf run --config configs/demo.yaml`` (regions -> features -> selection -> MAE
-pretraining with and without selection -> 5-fold fine-tuning of four arms -> comparison ->
+pretraining with and without selection -> 3-fold fine-tuning of three arms, the supervised
+ResNet18 among them -> comparison -> export of the best arm -> predict on 11 held-back cells ->
 report) into ``outputs/demo`` and prints the report's path. A rerun skips finished stages.
 Extra arguments go to ``activessf run`` (e.g. ``--output DIR``, ``--set finetune.optim.epochs=2``).
 """

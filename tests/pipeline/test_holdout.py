@@ -70,9 +70,9 @@ def test_result_sentence_against_chance_and_the_other_kind_of_arm(tmp_path):
     plan = SimpleNamespace(arms=arms, path=lambda *p: str(tmp_path.joinpath(*p)))
     score = lambda a, p: {"summary": {"accuracy": {"mean": a}, "macro_pr_auc": {"mean": p}}}  # noqa: E731
     text = verdict(plan, {"finetune/mae": score(0.5, 0.4), "finetune/r18": score(0.9, 0.8)})
-    assert text.startswith("The best arm, R18 (supervised, no pretraining), scores accuracy 0.90 and macro PR-AUC 0.80 "
+    assert text.startswith("The best arm, R18, trained from scratch, scores accuracy 0.90 and macro PR-AUC 0.80 "
                            "over 3 classes, 1.5x and 2.4x chance (0.60 by always answering")
-    assert "the self-supervised arm MAE scores 0.50 and 0.40." in text
+    assert text.endswith("; the self-supervised arm MAE 0.50 and 0.40.")
     assert verdict(plan, {"finetune/mae": score(0.5, 0.4)}) is None
     assert "**Result.** The best arm" in report_markdown(str(tmp_path), {}, text)
 

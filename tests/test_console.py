@@ -46,3 +46,13 @@ def test_verbose_keeps_ray_on_the_terminal(tmp_path):
     assert all(h in ray_logger.handlers for h in terminal)
     console.restore_logs()
     console.configure()
+
+
+def test_train_epochs_reach_the_driver(finished_run):
+    """Rank 0's report of every epoch, appended by the Train controller's callback that the
+    console's epoch bar tails (2 folds and the final fit, 2 epochs each)."""
+    import json
+
+    records = [json.loads(line) for line in (finished_run / "epochs.jsonl").read_text().splitlines()]
+    assert sorted((str(r["fold"]), r["epoch"]) for r in records) == [(f, e) for f in ("0", "1", "final") for e in (1, 2)]
+    assert all(r["loss"] > 0 for r in records)

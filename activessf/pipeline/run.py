@@ -2,7 +2,8 @@
 
 Stages: regions (pool, and the labeled images when ``labeled_regions``) -> features (labeled,
 pool) -> prototypes and selection -> one pretraining per distinct (source, overrides) -> 5-fold
-fine-tuning per arm on one shared folds file -> comparison -> report. A stage is skipped when
+fine-tuning per arm on one shared folds file -> comparison -> (with ``predict_holdout``: export of
+the best arm and predict on held-back images) -> report. A stage is skipped when
 ``pipeline_state.json`` records it finished with the same fingerprint (its config, inputs and
 upstream fingerprints), so a rerun after an interruption resumes at the first unfinished stage;
 inside a stage, pretraining and fine-tuning resume from their Ray Train checkpoints.

@@ -56,10 +56,11 @@ class ModelConfig:
         require(self.method in methods, "model.method", f"{self.method!r} is not one of {methods}")
         require(timm.is_model(self.encoder), "model.encoder", f"unknown timm model {self.encoder!r}")
         require(self.img_size >= 8, "model.img_size", "must be >= 8")
-        require_patch_multiple(self.img_size, self.patch_size, self.encoder, "model.img_size")
         if self.patch_size is not None:
             require(self.patch_size >= 1, "model.patch_size", "must be >= 1")
             require(self.img_size % self.patch_size == 0, "model.patch_size", "must divide model.img_size")
+        # With a null patch size, the one in the encoder's name must divide the image size.
+        require_patch_multiple(self.img_size, self.patch_size, self.encoder, "model.img_size")
         reserved = {"pretrained", "num_classes", "img_size", "patch_size"} & set(self.encoder_kwargs)
         require(not reserved, "model.encoder_kwargs", f"set {sorted(reserved)} through their own fields")
         require(0.0 <= self.mask_ratio < 1.0, "model.mask_ratio", "must be in [0, 1)")

@@ -90,8 +90,9 @@ def test_mixup_and_class_balance_paths():
     assert len(a) == num_train_batches(11, 8, 2) == 1 and a[0][0].shape[0] == 5
 
 
-def test_method_names():
+def test_method_names(tmp_path):
     assert FinetuneConfig().method_name() == "vit_base_patch16_224 (scratch)"
-    cfg = build_config(FinetuneConfig, None, ["model.init=/x/run1/encoder.safetensors"])
+    (tmp_path / "encoder.safetensors").write_bytes(b"")  # model.init must exist
+    cfg = build_config(FinetuneConfig, None, [f"model.init={tmp_path / 'encoder.safetensors'}"])
     assert cfg.method_name() == "vit_base_patch16_224 (encoder.safetensors)"
     assert build_config(FinetuneConfig, None, ["train.method_name=ours"]).method_name() == "ours"

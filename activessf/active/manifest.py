@@ -16,10 +16,10 @@ import io
 import json
 import os
 import shutil
-import tempfile
 
 from activessf.active import NOT_A_CELL
 from activessf.io import fs as afs
+from activessf.io.atomic import atomic_folder
 from activessf.io.sources import InputError, load_inputs, readable
 
 MANIFEST, NEGATIVES = "labeled.csv", "negatives.csv"
@@ -92,10 +92,7 @@ def write_version(labels: dict[str, str], log: dict[str, dict], base: str, out: 
     clash = [f"{rid} ({have[rid]} before, {lab} now)" for rid, lab in labels.items() if rid in have and have[rid] != lab]
     if clash:
         raise InputError("already labeled otherwise in the base set, nothing written: " + ", ".join(clash[:10]))
-    parent = os.path.dirname(os.path.abspath(out))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-labels-", dir=parent)
-    try:
+    with atomic_folder(out, prefix=".tmp-labels-") as tmp:
         added: dict[str, int] = {}
         for rid, lab in sorted(labels.items()):
             if rid in have:
@@ -117,11 +114,6 @@ def write_version(labels: dict[str, str], log: dict[str, dict], base: str, out: 
                    "rows": len(rows), "negatives": len(negatives), "manifest": os.path.join(os.path.abspath(out), MANIFEST)}
         with open(os.path.join(tmp, "import.json"), "w", encoding="utf-8") as fh:
             json.dump(summary, fh, indent=1)
-        if os.path.isdir(out):
-            os.rmdir(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return summary
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +30,7 @@ from activessf.inference.bundle import (
     sha256,
 )
 from activessf.inference.card import model_card
+from activessf.io.atomic import atomic_folder
 from activessf.io.markers import fingerprint
 
 # ONNX and torch must agree this closely on the export's check batch (the issue's bar).
@@ -175,10 +174,7 @@ def write_bundle(model: ProbabilityModel, meta: dict[str, Any], output: str) -> 
     """
     from safetensors.torch import save_file
 
-    output = os.path.abspath(output)
-    os.makedirs(os.path.dirname(output), exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-bundle-", dir=os.path.dirname(output))
-    try:
+    with atomic_folder(output, prefix=".tmp-bundle-") as tmp:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(tmp, "model.safetensors"))
         diff = export_onnx(model, os.path.join(tmp, "model.onnx"), meta["input"]["size"])
         if diff > ONNX_TOLERANCE:
@@ -189,9 +185,4 @@ def write_bundle(model: ProbabilityModel, meta: dict[str, Any], output: str) -> 
         meta["files"] = {f: sha256(os.path.join(tmp, f)) for f in ("model.safetensors", "model.onnx", "README.md")}
         with open(os.path.join(tmp, "model.json"), "w", encoding="utf-8") as fh:
             json.dump(meta, fh, indent=1)
-        if os.path.isdir(output):
-            shutil.rmtree(output)
-        os.replace(tmp, output)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return meta

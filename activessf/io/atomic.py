@@ -44,6 +44,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         raise
 
 
+@contextmanager
+def atomic_folder(path: str | os.PathLike, prefix: str = ".tmp-dir-") -> Iterator[str]:
+    """Yield a temporary sibling folder to fill; on success it replaces ``path`` whole, on error it goes.
+
+    A reader sees the old folder or the complete new one, never a half-written mix (local paths).
+    """
+    path = os.path.abspath(str(path))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=prefix, dir=os.path.dirname(path))
+    try:
+        yield tmp
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` (local or object storage) atomically."""
     if afs.is_remote(str(path)):

@@ -30,7 +30,10 @@ def test_sigint_during_regions_stops_cleanly_and_rerun_sweeps_leftovers(tmp_path
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "activessf.cli", "regions", "--input", str(tmp_path / "many"), "--output", str(out),
            "--local"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A suite started in the background (`make test &`) inherits SIGINT ignored, and Python keeps an
+    # ignored SIGINT ignored: give the command the default disposition a terminal would.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     # Interrupt once the stage is writing crops (mid-run, not during start-up).
     while not (out / "crops").is_dir() and time.time() < deadline and proc.poll() is None:

@@ -8,6 +8,8 @@ import sys
 
 from activessf import console, progress
 from activessf.cli import commands, errors
+from activessf.cli.active_commands import ACTIVE_COMMANDS
+from activessf.cli.model_commands import MODEL_COMMANDS
 from activessf.io.atomic import remove_stale_temps
 
 # Files this tool writes at the top of an output folder (first thing, in the stages): their
@@ -22,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--verbose", action="store_true",
                         help="show Ray's own logs, warnings and worker output (else in OUTPUT/logs/)")
     subs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in commands.COMMANDS:
+    # Stage commands, then those that use a trained model, then active learning.
+    for command in [*commands.COMMANDS, *MODEL_COMMANDS, *ACTIVE_COMMANDS]:
         sub = subs.add_parser(command.name, help=command.help, description=command.help)
         sub.add_argument("--config", help="YAML file with config values (defaults: configs/<stage>.yaml)")
         sub.add_argument(

@@ -6,7 +6,7 @@ import argparse
 import os
 
 from activessf.active.config import STRATEGIES, QueryConfig
-from activessf.cli.commands import Command, UsageError
+from activessf.cli.base import Command, UsageError, overrides
 from activessf.config import build_config
 
 
@@ -22,9 +22,7 @@ def _query_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_query(args: argparse.Namespace) -> int:
-    from activessf.cli.commands import _overrides
-
-    cfg = build_config(QueryConfig, args.config, _overrides(args, strategy="strategy"), section="query")
+    cfg = build_config(QueryConfig, args.config, overrides(args, strategy="strategy"), section="query")
     if not os.path.isdir(args.run):
         raise UsageError(f"{args.run}: no such run folder")
     if args.budget < 1:

@@ -3,38 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
-from dataclasses import dataclass
-from typing import Callable
 
+from activessf.cli.base import Command, UsageError, overrides as _overrides
 from activessf.config import build_config
 from activessf.io import fs as afs
 from activessf.io.sources import InputError
 from activessf.features.config import FeaturesConfig
 from activessf.regions.config import RegionsConfig
 from activessf.selection.config import SelectionConfig
-
-
-class UsageError(Exception):
-    """A command-line problem worth a one-line message rather than a traceback."""
-
-
-@dataclass
-class Command:
-    name: str
-    help: str
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
-
-
-def _overrides(args: argparse.Namespace, **shortcuts: str) -> list[str]:
-    """``--set`` values plus the command's shortcut flags (flag name -> config key).
-
-    A flag's value is the value itself, not YAML: it is JSON-quoted so that a path such as
-    ``run #2.pt`` stays whole (YAML would read ``run`` and drop the rest as a comment).
-    """
-    extra = [f"{key}={json.dumps(getattr(args, flag))}" for flag, key in shortcuts.items() if getattr(args, flag, None)]
-    return list(args.overrides) + extra
 
 
 def _regions_args(p: argparse.ArgumentParser) -> None:
@@ -244,12 +220,3 @@ COMMANDS = [
     Command("run", "The whole pipeline in one resumable run folder, with report.md/html", _pipeline_args, _run_pipeline),
 ]
 
-# Commands that use a trained classifier live in their own module (they import ``Command``).
-from activessf.cli.model_commands import MODEL_COMMANDS  # noqa: E402
-
-COMMANDS += MODEL_COMMANDS
-
-# Active learning after a run: which cells to label next, and taking the answers back.
-from activessf.cli.active_commands import ACTIVE_COMMANDS  # noqa: E402
-
-COMMANDS += ACTIVE_COMMANDS

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from activessf import progress
-from activessf.cli.commands import UsageError
+from activessf.cli.base import UsageError
 from activessf.config import ConfigError
 from activessf.errors import BundleError, WeightsError
 from activessf.io.sources import InputError

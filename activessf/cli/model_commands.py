@@ -8,7 +8,7 @@ import os
 import signal
 import threading
 
-from activessf.cli.commands import Command, UsageError
+from activessf.cli.base import Command, UsageError, overrides
 from activessf.config import build_config
 from activessf.inference.config import PredictConfig
 
@@ -43,9 +43,7 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from activessf.cli.commands import _overrides
-
-    cfg = build_config(PredictConfig, args.config, _overrides(args, mode="mode"), section="predict")
+    cfg = build_config(PredictConfig, args.config, overrides(args, mode="mode"), section="predict")
     from activessf.distributed.predict import run_predict
 
     s = run_predict(args.input, args.model, args.output, cfg, "local" if args.local else "ray", args.force)

@@ -9,11 +9,14 @@ manifest.parquet, one row per input:
     reason (string): why rejected, or which conversion was applied; empty otherwise.
     width, height (int32): original size in pixels (0 if unknown).
     n_regions (int32): kept regions for this image (0 when rejected).
+    tiles_read, tiles_skipped (int32, null for images): a whole slide's tiles read, and skipped
+        as bare glass.
 
 regions.parquet, one row per kept region:
-    region_id (string): ``{image_id}-{k:03d}``, k the region's rank in the image.
+    region_id (string): ``{image_id}-{k:03d}``, k the region's rank in the image (a slide's:
+        ``{image_id}-t{tile:05d}-{k:03d}``, k its rank in the tile).
     image_id, source_path, label: as in the manifest.
-    x, y, w, h (int32): box in original-image pixels.
+    x, y, w, h (int32): box in original-image pixels (a slide's level-0 pixels).
     fill_rate (float32): region pixels / box pixels.
     area (int64): region pixels.
     kind (string): ``nucleated`` or ``platelet`` (size relative to the red cells, default preset),
@@ -38,6 +41,8 @@ MANIFEST_SCHEMA = pa.schema(
         ("width", pa.int32()),
         ("height", pa.int32()),
         ("n_regions", pa.int32()),
+        ("tiles_read", pa.int32()),
+        ("tiles_skipped", pa.int32()),
     ]
 )
 

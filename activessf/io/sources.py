@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from activessf.io import fs as afs
 from activessf.io.listing import list_local, list_remote, local_entry_reason
 from activessf.io.schema import image_id_for, relative_paths
+from activessf.slides.formats import SLIDE_EXTENSIONS
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 PATH_COLUMNS = ("source_path", "path", "file", "filename", "image")
@@ -44,13 +45,16 @@ class Entry:
     reason: str | None = None
 
 
-def load_inputs(source: str, labeled: bool = False) -> pa.Table:
-    """List the images of a folder or manifest, with the entries that cannot be read.
+def load_inputs(source: str, labeled: bool = False, slides: bool = False) -> pa.Table:
+    """List the images of a folder or manifest (or one image file), with the entries that cannot be read.
 
     Args:
-        source: Folder (local or ``s3://``/``gs://``), or a ``.csv``/``.parquet`` manifest.
+        source: Folder (local or ``s3://``/``gs://``), a ``.csv``/``.parquet`` manifest, or one
+            image (or, with ``slides``, slide) file.
         labeled: For a folder, take each image's class from its first-level sub-folder
             (ImageFolder). A manifest's ``label`` column is always used when present.
+        slides: List whole-slide files too (``SLIDE_EXTENSIONS``: SVS, NDPI, MRXS...), for the
+            stages that tile them (regions, predict).
 
     Returns:
         ``INPUTS_SCHEMA`` table sorted by path: one row per entry, ``reason`` null for the images
@@ -61,14 +65,17 @@ def load_inputs(source: str, labeled: bool = False) -> pa.Table:
         InputError: missing folder, no usable image, a blank label or one file with two labels.
     """
     lower = str(source).lower()
+    extensions = IMAGE_EXTENSIONS + (SLIDE_EXTENSIONS if slides else ())
     if lower.endswith((".csv", ".parquet", ".pq")):
         entries = _read_manifest(str(source))
+    elif lower.endswith(extensions) and _is_file(str(source)):
+        entries = [Entry(str(source), _one_file_path(str(source)), None)]
     else:
-        entries = _scan_folder(str(source), labeled)
+        entries = _scan_folder(str(source), labeled, extensions)
     _mark_duplicates(entries)
     if not any(e.reason is None for e in entries):
         skipped = f"; {len(entries)} entries skipped, e.g. {entries[0].path}: {entries[0].reason}" if entries else ""
-        raise InputError(f"no images found in {source} (extensions: {', '.join(IMAGE_EXTENSIONS)}){skipped}")
+        raise InputError(f"no images found in {source} (extensions: {', '.join(extensions)}){skipped}")
     entries.sort(key=lambda e: (e.path, e.reason is not None))
     return pa.table(
         {
@@ -81,13 +88,24 @@ def load_inputs(source: str, labeled: bool = False) -> pa.Table:
     )
 
 
+def _is_file(source: str) -> bool:
+    import pyarrow.fs as pafs
+
+    fs, inner = afs.resolve(source)
+    return fs.get_file_info(inner).type == pafs.FileType.File
+
+
+def _one_file_path(source: str) -> str:
+    return source if afs.is_remote(source) else afs.resolve(source)[1]
+
+
 def refuse_output_inside_input(source: str, out_dir: str) -> None:
     """Raise ``InputError`` when ``out_dir`` is ``source`` or inside it (a folder input).
 
     The next run would list the stage's own crops and contact sheet as inputs. A manifest lists
     its files by name, so an output beside it is harmless.
     """
-    if str(source).lower().endswith((".csv", ".parquet", ".pq")):
+    if str(source).lower().endswith((".csv", ".parquet", ".pq")) or _is_file(str(source)):
         return
     src, out = (_same_file_key(str(p)).rstrip("/") for p in (source, out_dir))
     if out == src or out.startswith(src + "/"):
@@ -151,14 +169,14 @@ def _describe(e: Entry) -> str:
     return f"{where}{e.path} (label {e.label!r})"
 
 
-def _scan_folder(root: str, labeled: bool) -> list[Entry]:
+def _scan_folder(root: str, labeled: bool, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[Entry]:
     fs, inner = afs.resolve(root)
     import pyarrow.fs as pafs
 
     if fs.get_file_info(inner).type != pafs.FileType.Directory:
         raise InputError(f"input folder does not exist: {root}")
     remote = afs.is_remote(root)
-    listing = list_remote(root, IMAGE_EXTENSIONS) if remote else list_local(inner, IMAGE_EXTENSIONS)
+    listing = list_remote(root, extensions) if remote else list_local(inner, extensions)
     base = root.rstrip("/") + "/" if remote else inner.rstrip("/") + "/"
     entries = []
     for path, reason in listing:

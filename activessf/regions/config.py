@@ -154,6 +154,51 @@ class DefaultCRFParams:
 
 
 @dataclass
+class SlideParams:
+    """Whole-slide inputs (SVS, NDPI, MRXS, tiled TIFF...): how they are cut into tiles.
+
+    Tile sizes are in *working* pixels: at ``mpp`` microns per pixel when the slide records
+    its resolution, else at pyramid ``level``. A cell is found whole when it is at most
+    ``overlap`` working pixels wide (see ``activessf/slides/tiling.py``).
+    """
+
+    # Side of a square tile the region filter sees, in working pixels.
+    tile: int = 1024
+    # Neighbouring tiles share this many pixels: at least the widest cell to be found whole
+    # (64 um at 0.25 um/px: a myeloblast or a monocyte with room to spare, not a megakaryocyte).
+    overlap: int = 256
+    # Microns per working pixel (0.25 is a 40x scan); null = always use ``level``.
+    mpp: float | None = 0.25
+    # Pyramid level read when the slide records no resolution (or ``mpp`` is null); 0 = full.
+    level: int = 0
+    # A tile is bare glass, and skipped unread, when less than this share of it is stained on
+    # the low-resolution level.
+    min_tissue: float = 0.02
+    # A low-resolution pixel counts as stained when its densest channel's optical density
+    # (-log10(I / 255)) reaches this; clean glass is ~0.02-0.05, a red cell's rim ~0.2.
+    stained_od: float = 0.1
+    # The glass test reads the coarsest pyramid level whole, when its longer side is at most
+    # this; a slide without such a level has every tile read.
+    mask_max_side: int = 4096
+    # Tiles per Ray Data batch (each tile is read inside the map, so this bounds task memory).
+    tiles_per_batch: int = 4
+    # Two kept boxes from different tiles overlapping this much (IoU) are one cell: the safety
+    # net behind tile ownership (a cell's box drawn slightly apart in two tiles).
+    dedup_iou: float = 0.5
+
+    def __post_init__(self) -> None:
+        require(self.tile >= 64, "slides.tile", "must be >= 64")
+        require(0 <= self.overlap <= self.tile // 2, "slides.overlap", "must be in [0, tile / 2]")
+        require(self.mpp is None or (math.isfinite(self.mpp) and self.mpp > 0), "slides.mpp", "must be > 0 or null")
+        require(self.level >= 0, "slides.level", "must be >= 0")
+        require(0.0 <= self.min_tissue <= 1.0, "slides.min_tissue", "must be in [0, 1]")
+        require(self.stained_od > 0.0, "slides.stained_od", "must be > 0")
+        require(self.mask_max_side >= 16, "slides.mask_max_side", "must be >= 16")
+        require(self.tiles_per_batch >= 1, "slides.tiles_per_batch", "must be >= 1")
+        require(0.0 < self.dedup_iou <= 1.0, "slides.dedup_iou", "must be in (0, 1]")
+
+
+@dataclass
 class RegionsConfig:
     """Cell Region Filtering stage: which preset, how crops are cut, how the Ray stage runs."""
 
@@ -174,6 +219,7 @@ class RegionsConfig:
     concurrency: int | None = None
     paper: PaperCRFParams = field(default_factory=PaperCRFParams)
     default: DefaultCRFParams = field(default_factory=DefaultCRFParams)
+    slides: SlideParams = field(default_factory=SlideParams)
 
     def __post_init__(self) -> None:
         require(self.min_side >= 1, "min_side", "must be >= 1")

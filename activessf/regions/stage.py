@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +22,10 @@ from activessf.io.schema import MANIFEST_SCHEMA, REGIONS_SCHEMA
 from activessf.regions.config import RegionsConfig
 from activessf.regions.crops import draw_boxes, encode_image, tile_images
 from activessf.regions.process import process_batch, split_batch
+from activessf.slides.collect import SlideCollector
+from activessf.slides.formats import is_slide
+from activessf.slides.reader import slide_thumbnail
+from activessf.slides.tasks import TILE_SCHEMA, plan_slide, process_tiles
 
 
 @dataclass
@@ -39,11 +43,13 @@ class RegionsSummary:
         )
 
 
-def write_stage_outputs(batches: Iterable[pa.Table], out_dir: str, expected_inputs: int) -> RegionsSummary:
-    """Stream processed batches into ``manifest.parquet`` and ``regions.parquet``.
+def write_stage_outputs(parts: Iterable[tuple[pa.Table, pa.Table]], out_dir: str,
+                        expected_inputs: int) -> RegionsSummary:
+    """Stream ``(manifest rows, region rows)`` pairs into ``manifest.parquet`` and ``regions.parquet``.
 
     Args:
-        batches: ``BATCH_SCHEMA`` tables (see ``process_batch``).
+        parts: ``MANIFEST_SCHEMA`` and ``REGIONS_SCHEMA`` tables: ``split_batch`` of a processed
+            image batch, or the finished slides of a ``SlideCollector``.
         out_dir: Output folder.
         expected_inputs: Number of inputs handed to the stage; a mismatch is an error, because
             an input that left no row would be a silently dropped image.
@@ -56,8 +62,7 @@ def write_stage_outputs(batches: Iterable[pa.Table], out_dir: str, expected_inpu
     with AtomicParquetWriter(afs.join(out_dir, "manifest.parquet"), MANIFEST_SCHEMA) as man_w, AtomicParquetWriter(
         afs.join(out_dir, "regions.parquet"), REGIONS_SCHEMA
     ) as reg_w:
-        for batch in batches:
-            manifest, regions = split_batch(batch)
+        for manifest, regions in parts:
             man_w.write(manifest)
             reg_w.write(regions)
             counts["inputs"] += manifest.num_rows
@@ -69,10 +74,34 @@ def write_stage_outputs(batches: Iterable[pa.Table], out_dir: str, expected_inpu
     return RegionsSummary(counts["inputs"], counts["ok"], counts["inputs"] - counts["ok"], counts["regions"], counts["with"])
 
 
-def iter_local(inputs: pa.Table, cfg: RegionsConfig, out_dir: str) -> Iterable[pa.Table]:
-    """Process inputs in this process (no Ray): small runs and tests."""
+def iter_local(inputs: pa.Table, cfg: RegionsConfig, out_dir: str) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """Process images in this process (no Ray): small runs and tests."""
     for start in range(0, inputs.num_rows, cfg.batch_size):
-        yield process_batch(inputs.slice(start, cfg.batch_size), cfg, out_dir)
+        yield split_batch(process_batch(inputs.slice(start, cfg.batch_size), cfg, out_dir))
+
+
+def iter_slides_local(slides: pa.Table, cfg: RegionsConfig, out_dir: str) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """Tile, filter and gather whole slides in this process (no Ray): small runs and tests."""
+    collector = SlideCollector(out_dir, cfg.slides.dedup_iou)
+    step = cfg.slides.tiles_per_batch
+    for row in slides.to_pylist():
+        plan = plan_slide(row, cfg)
+        for start in range(0, len(plan), step):
+            chunk = pa.Table.from_pylist(plan[start:start + step], schema=TILE_SCHEMA)
+            yield from collector.add(process_tiles(chunk, cfg, out_dir))
+    yield from collector.close()
+
+
+def split_inputs(inputs: pa.Table, cfg: RegionsConfig) -> tuple[pa.Table, pa.Table]:
+    """``(images, slides)``: the inputs decoded whole, and the whole slides to tile.
+
+    An entry rejected unread (hidden, duplicate...) stays with the images, whatever its name:
+    it only becomes its rejected row.
+    """
+    paths, reasons = inputs.column("source_path").to_pylist(), inputs.column("reason").to_pylist()
+    mask = [r is None and is_slide(p, cfg.max_pixels) for p, r in zip(paths, reasons)]
+    arr = pa.array(mask, pa.bool_())
+    return inputs.filter(pc.invert(arr)), inputs.filter(arr)
 
 
 def write_contact_sheet(out_dir: str, cfg: RegionsConfig) -> str | None:
@@ -92,11 +121,15 @@ def write_contact_sheet(out_dir: str, cfg: RegionsConfig) -> str | None:
     images, captions = [], []
     for i in picks:
         row = ok[i]
-        decoded = decode_image(afs.read_bytes(row["source_path"]), 1)
-        if decoded.image is None:
-            continue
         boxes = boxes_by_image.get(row["image_id"], [])
-        images.append(draw_boxes(decoded.image, boxes))
+        if row.get("tiles_read") is not None:  # a whole slide: its coarsest level, boxes scaled
+            shown, scale = slide_thumbnail(row["source_path"], cfg.slides.mask_max_side)
+            boxes = [tuple(v / scale for v in b) for b in boxes]
+        else:
+            shown = decode_image(afs.read_bytes(row["source_path"]), 1).image
+        if shown is None:
+            continue
+        images.append(draw_boxes(shown, boxes))
         name = row["source_path"].rsplit("/", 1)[-1]
         captions.append(f"{name} ({len(boxes)})")
     path = afs.join(out_dir, "contact_sheet.png")

@@ -29,7 +29,16 @@ SECTIONS = ("regions", "features", "selection", "pretrain", "finetune", "evaluat
 
 
 class ConfigError(ValueError):
-    """A config key or value is invalid; the message names the field."""
+    """A config key or value is invalid; the message names the field.
+
+    ``local`` is set by :func:`check`: the field is named relative to the dataclass that raised,
+    and :func:`from_dict` prefixes it with where that dataclass sits (``optim.`` or
+    ``model.mae.decoder.``), so a part shared by several sections names the right one.
+    """
+
+    def __init__(self, message: str, local: tuple[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.local = local
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -119,22 +128,33 @@ def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
     """Build dataclass ``cls`` from a mapping, checking keys and value types recursively."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{prefix.rstrip('.') or cls.__name__}: expected a mapping")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("inline")}
     hints = typing.get_type_hints(cls)
     unknown = sorted(set(data) - set(fields))
+    inline = [f.name for f in dataclasses.fields(cls) if f.metadata.get("inline")]
+    kwargs: dict[str, Any] = {}
+    if inline and unknown:
+        # Keys the class resolves itself in __post_init__ (e.g. a method's own section, whose
+        # dataclass depends on the method chosen): handed over raw, validated there.
+        kwargs[inline[0]] = {k: data[k] for k in unknown}
+        unknown = []
     if unknown:
         names = ", ".join(prefix + k for k in unknown)
         raise ConfigError(f"unknown config field(s): {names}; valid: {', '.join(sorted(fields))}")
-    kwargs = {}
     for name, value in data.items():
+        if name not in fields:
+            continue
         kwargs[name] = _coerce(hints[name], value, prefix + name)
         if (name == "seed" or name.endswith("_seed")) and isinstance(value, int):
             # numpy, torch and OpenCV all refuse a negative seed, but only deep inside the run.
             require(0 <= value < 2**32, prefix + name, "must be in [0, 2**32)")
     try:
         obj = cls(**kwargs)
-    except ConfigError:
-        raise
+    except ConfigError as exc:
+        if exc.local is None:
+            raise
+        name, message = exc.local
+        raise ConfigError(f"{prefix}{name}: {message}") from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{prefix.rstrip('.') or cls.__name__}: {exc}") from exc
     return obj
@@ -205,12 +225,24 @@ def _coerce_scalar(hint: Any, value: Any, field: str) -> Any:
 
 
 def to_dict(obj: Any) -> dict:
-    """A dataclass as plain nested dicts/lists (tuples become lists) for YAML/JSON."""
-    raw = dataclasses.asdict(obj)
-    return _plain(raw)
+    """A dataclass as plain nested dicts/lists (tuples become lists) for YAML/JSON.
+
+    A field marked ``inline`` (a mapping of named sections) is written into its parent, where
+    :func:`from_dict` reads it back from.
+    """
+    return _plain(obj)
 
 
 def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            item = _plain(getattr(value, f.name))
+            if f.metadata.get("inline"):
+                out.update(item)
+            else:
+                out[f.name] = item
+        return out
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -236,6 +268,15 @@ def require(condition: bool, field: str, message: str) -> None:
     """Raise ``ConfigError`` naming ``field`` unless ``condition`` holds (for ``__post_init__``)."""
     if not condition:
         raise ConfigError(f"{field}: {message}")
+
+
+def check(condition: bool, name: str, message: str) -> None:
+    """Like :func:`require` with ``name`` relative to the dataclass (``crop_scale``, ``decoder.dim``).
+
+    For parts used in several places: :func:`from_dict` names the field by its full path.
+    """
+    if not condition:
+        raise ConfigError(f"{name}: {message}", local=(name, message))
 
 
 # Files that earlier stages of the same run will write (``activessf run`` fine-tunes the encoder a

@@ -77,10 +77,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def method_sets(args: argparse.Namespace, method: str) -> list[str]:
     """Overrides selecting ``method`` at the bench's model size."""
-    sets = [f"model.method={method}", f"model.proj_hidden_dim={args.proj_hidden_dim}"]
+    sets = [f"model.method={method}", f"model.mocov3.proj_hidden_dim={args.proj_hidden_dim}"]
     dims = [int(d) for d in args.convmae_dims.split(",")]
     heads = max(1, dims[2] // 64)
-    return sets + [f"model.convmae_dims={dims}", f"model.convmae_depths=[1, 1, {args.depth or 12}]", f"model.convmae_heads={heads}"]
+    return sets + [f"model.convmae.dims={dims}", f"model.convmae.depths=[1, 1, {args.depth or 12}]", f"model.convmae.heads={heads}"]
 
 
 def make_config(args: argparse.Namespace, workers: int, gpu: bool, method: str = "mae") -> PretrainConfig:
@@ -92,8 +92,8 @@ def make_config(args: argparse.Namespace, workers: int, gpu: bool, method: str =
         sets += ["model.encoder=vit_base_patch16_224", "model.img_size=224", "train.use_gpu=true", "train.precision=bf16"]
     else:
         sets += [f"model.encoder={args.encoder}", f"model.img_size={args.img_size}"]
-        sets += [f"model.decoder_dim={args.decoder_dim}", f"model.decoder_depth={args.decoder_depth}"]
-        sets += [f"model.decoder_heads={args.decoder_heads}"]
+        decoder = f"{{dim: {args.decoder_dim}, depth: {args.decoder_depth}, heads: {args.decoder_heads}}}"
+        sets += [f"model.{m}.decoder={decoder}" for m in ("mae", "convmae", "mixmim")]
         if args.patch_size:
             sets.append(f"model.patch_size={args.patch_size}")
         if args.depth:

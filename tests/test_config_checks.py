@@ -23,6 +23,13 @@ from activessf.selection.config import SelectionConfig
     (PretrainConfig, "pretrain", ["init_checkpoint=/no/such/ckpt.pt"], "init_checkpoint"),
     (FinetuneConfig, "finetune", ["model.name=vit_tiny_patch16_224", "model.img_size=65"], "model.img_size"),
     (FinetuneConfig, "finetune", ["model.init=/no/such/encoder.safetensors"], "model.init"),
+    # The shared run / AdamW / view parts name the field under the stage that holds them.
+    (FinetuneConfig, "finetune", ["train.keep_checkpoints=0"], "train.keep_checkpoints"),
+    (FinetuneConfig, "finetune", ["optim.min_lr=-1"], "optim.min_lr"),
+    (FinetuneConfig, "finetune", ["aug.hflip=2"], "aug.hflip"),
+    (PretrainConfig, "pretrain", ["train.stop_after_epochs=0"], "train.stop_after_epochs"),
+    (PretrainConfig, "pretrain", ["optim.clip_grad=0"], "optim.clip_grad"),
+    (PretrainConfig, "pretrain", ["aug.mean=[0.5]"], "aug.mean"),
 ])
 def test_bad_value_fails_naming_the_field(cls, section, sets, field):
     with pytest.raises(ConfigError, match=rf"^{field}: "):
@@ -34,6 +41,16 @@ def test_direct_construction_is_checked_too():
         RegionsConfig(crop_margin=math.inf)
     with pytest.raises(ConfigError, match="selection.alpha"):
         SelectionConfig(alpha=math.inf)
+
+
+def test_shared_parts_keep_each_stages_defaults():
+    pre, ft = PretrainConfig(), FinetuneConfig()
+    assert (pre.optim.betas, pre.optim.epochs, ft.optim.betas, ft.optim.epochs) == ([0.9, 0.95], 400, [0.9, 0.999], 50)
+    assert (pre.optim.min_lr, ft.optim.min_lr, pre.aug.crop_scale, ft.aug.crop_scale) == (0.0, 1e-6, [0.2, 1.0], [0.5, 1.0])
+    assert (pre.train.keep_checkpoints, ft.train.keep_checkpoints, pre.train.run_name, ft.train.run_name) == (
+        2, 1, "pretrain", "finetune")
+    with pytest.raises(ConfigError, match=r"^optim\.batch_size: must be >= 2"):  # the stage's own, stricter rule
+        build_config(FinetuneConfig, None, ["optim.batch_size=1"])
 
 
 def test_patch_multiple_and_existing_init_pass(tmp_path):

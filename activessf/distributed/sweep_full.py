@@ -27,10 +27,9 @@ from activessf.selection.stage import run_select
 
 
 def _encoder_finetune(ft: FinetuneConfig, pre: PretrainConfig, encoder: str, run_name: str) -> FinetuneConfig:
-    """The fine-tuning config of the trial's encoder (same timm name, patch size and kwargs)."""
+    """The fine-tuning config of the trial's encoder, as its descriptor says (``encoder.json``)."""
     tree = to_dict(ft)
-    tree["model"].update(name=pre.model.encoder, patch_size=pre.model.patch_size,
-                         encoder_kwargs=dict(pre.model.encoder_kwargs), init=encoder)
+    tree["model"].update(pre.model.encoder_descriptor().finetune_model(encoder))
     tree["train"].update(run_name=run_name, method_name=run_name)
     return from_dict(FinetuneConfig, tree)
 

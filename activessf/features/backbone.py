@@ -17,13 +17,10 @@ import timm
 import torch
 import torch.nn.functional as F
 
-from activessf.errors import WeightsError
 from activessf.features.config import FeaturesConfig
-from activessf.features.sources import build_source_backbone, to_model_layout
+from activessf.features.sources import build_source_backbone
+from activessf.features.weights import load_weights, read_state_dict, resolve_preprocess  # noqa: F401 (re-exported)
 
-# Buffers a checkpoint may legitimately lack (older torch, or saved without BN bookkeeping).
-_OPTIONAL_SUFFIXES = ("num_batches_tracked",)
-_MAX_KEYS_SHOWN = 8
 
 
 def build_backbone(name: str, weights: str | os.PathLike | None = None, seed: int = 0) -> torch.nn.Module:
@@ -48,89 +45,6 @@ def build_backbone(name: str, weights: str | os.PathLike | None = None, seed: in
     if weights is not None:
         load_weights(model, weights)
     return model.eval()
-
-
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a checkpoint as a flat ``{name: tensor}`` dict.
-
-    Accepts safetensors, a bare torch state dict, or a dict wrapping one under ``model`` or
-    ``state_dict`` (common training-checkpoint layouts); ``module.`` prefixes left by
-    DataParallel/DDP are stripped.
-    """
-    path = os.fspath(path)
-    if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
-
-        state = load_file(path)
-    else:
-        # weights_only: a checkpoint is data, never code to execute.
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("model", "state_dict"):
-        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
-            state = state[key]
-    if not isinstance(state, Mapping):
-        raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
-    return {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in state.items()}
-
-
-def _classifier_prefixes(model: torch.nn.Module) -> tuple[str, ...]:
-    names = getattr(model, "pretrained_cfg", {}).get("classifier") or ()
-    names = (names,) if isinstance(names, str) else tuple(names)
-    return tuple(n + "." for n in names)
-
-
-def _shown(keys: list[str]) -> str:
-    more = f" (+{len(keys) - _MAX_KEYS_SHOWN} more)" if len(keys) > _MAX_KEYS_SHOWN else ""
-    return ", ".join(keys[:_MAX_KEYS_SHOWN]) + more
-
-
-def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
-    """Load a local checkpoint into ``model`` strictly, ignoring only classifier-head keys.
-
-    Raises:
-        WeightsError: Missing, unexpected or shape-mismatched keys, each listed.
-    """
-    own = model.state_dict()
-    heads = _classifier_prefixes(model)
-    # The backbone is built with num_classes=0, so a checkpoint's head has nowhere to go.
-    # DINOv2 / training-checkpoint layouts become timm's first (ViT positions resampled to fit).
-    state = to_model_layout(read_state_dict(path), model)
-    state = {k: v for k, v in state.items() if k in own or not k.startswith(heads)}
-    mismatched = [
-        f"{k} (file {tuple(v.shape)} vs model {tuple(own[k].shape)})"
-        for k, v in state.items()
-        if k in own and tuple(v.shape) != tuple(own[k].shape)
-    ]
-    problems = []
-    if mismatched:
-        problems.append(f"mismatched keys: {_shown(mismatched)}")
-    else:
-        result = model.load_state_dict(state, strict=False)
-        missing = [k for k in result.missing_keys if not k.endswith(_OPTIONAL_SUFFIXES)]
-        if missing:
-            problems.append(f"missing keys: {_shown(missing)}")
-        if result.unexpected_keys:
-            problems.append(f"unexpected keys: {_shown(list(result.unexpected_keys))}")
-    if problems:
-        arch = getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__)
-        raise WeightsError(f"weights {os.fspath(path)} do not fit {arch}: " + "; ".join(problems))
-
-
-def resolve_preprocess(model: torch.nn.Module) -> dict[str, Any]:
-    """timm's eval data config for ``model``.
-
-    Returns:
-        ``input_size`` (C, S, S), ``mean``, ``std``, ``interpolation``, ``crop_pct``, ``crop_mode``.
-    """
-    cfg = timm.data.resolve_data_config({}, model=model)
-    return {
-        "input_size": tuple(cfg["input_size"]),
-        "mean": tuple(cfg["mean"]),
-        "std": tuple(cfg["std"]),
-        "interpolation": cfg.get("interpolation", "bicubic"),
-        "crop_pct": cfg.get("crop_pct") or timm.data.DEFAULT_CROP_PCT,
-        "crop_mode": cfg.get("crop_mode") or "center",
-    }
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int], interpolation: str) -> torch.Tensor:

@@ -11,7 +11,6 @@ checkpoint prefixes) to timm's.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from typing import Any, Mapping
 
@@ -20,43 +19,10 @@ import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from activessf.features.config import RANDOM_WARNING, FeaturesConfig
+from activessf.features.weights import load_weights, resolve_preprocess, strip_wrappers, to_model_layout  # noqa: F401
 
-# Wrappers self-distillation checkpoints put around the backbone (DINO/DINOv2/DinoBloom teacher).
-_WRAPPER_PREFIXES = ("teacher.backbone.", "student.backbone.", "teacher.", "backbone.", "encoder.")
-# DINOv2 training checkpoints with block chunks: blocks.<chunk>.<block>.* -> blocks.<block>.*
-_CHUNKED_BLOCK = re.compile(r"^blocks\.\d+\.(\d+)\.")
 # MAE-family encoders learn no class token: their patch tokens, averaged, are the features.
 _AVG_POOL_METHODS = ("mae", "mixmim")
-
-
-def strip_wrappers(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Drop a prefix every backbone key shares (``teacher.backbone.`` ...) and un-chunk blocks.
-
-    Keys outside the prefix (a DINO head, a projector) are dropped with it: they are not part of
-    the backbone.
-    """
-    state = dict(state)
-    for prefix in _WRAPPER_PREFIXES:
-        inner = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        if inner and any(k.startswith(("blocks.", "patch_embed.", "conv1.", "stem")) for k in inner):
-            state = inner
-            break
-    return {_CHUNKED_BLOCK.sub(r"blocks.\1.", k): v for k, v in state.items()}
-
-
-def to_model_layout(state: Mapping[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A checkpoint in ``model``'s key layout: wrappers stripped, ViTs through timm's own filter.
-
-    timm's ``checkpoint_filter_fn`` converts DINOv2's layout (``mask_token``, ``register_tokens``,
-    SwiGLU ``w12``/``w3``) and resamples position embeddings to the model's grid, e.g. a
-    518 px DINOv2 checkpoint into a 224 px model.
-    """
-    state = strip_wrappers(state)
-    from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
-
-    if isinstance(model, VisionTransformer):
-        state = checkpoint_filter_fn(state, model)
-    return state
 
 
 def encoder_header(path: str) -> dict[str, Any]:
@@ -116,14 +82,12 @@ def build_source_backbone(cfg: FeaturesConfig) -> tuple[torch.nn.Module, dict[st
 
     Returns:
         The model in eval mode (pooled features ``[N, D]``, ``num_features`` = D) and its data
-        config (as ``backbone.resolve_preprocess``). Crops fed at an explicit side are resized
+        config (as ``weights.resolve_preprocess``). Crops fed at an explicit side are resized
         whole (``crop_pct`` 1), as fine-tuning and pretraining saw them.
 
     Raises:
         ValueError: ``labeled`` without a trained backbone, or weights that do not fit.
     """
-    from activessf.features.backbone import load_weights, resolve_preprocess
-
     if cfg.source == "labeled" and cfg.weights is None:
         raise ValueError("features.source is labeled but features.weights is empty: train the labeled "
                          "backbone first (activessf run does; or activessf feature-backbone)")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from activessf.config import require, require_file, require_patch_multiple
-from activessf.pretrain.config import check_adamw_fields, check_run_fields, check_view_fields
+from activessf.training_config import AdamWFields, RunFields, ViewFields
 
 
 @dataclass
@@ -48,11 +48,10 @@ class FtModelConfig:
 
 
 @dataclass
-class FtAugConfig:
+class FtAugConfig(ViewFields):
     """Training augmentation and regularisation (all optional but flip + resized crop)."""
 
     crop_scale: list[float] = field(default_factory=lambda: [0.5, 1.0])
-    hflip: float = 0.5
     vflip: float = 0.5
     # RandAugment (torchvision v2) ops per image and magnitude; 0 ops = off.
     randaug_ops: int = 2
@@ -62,11 +61,9 @@ class FtAugConfig:
     mixup: float = 0.0
     cutmix: float = 0.0
     mix_prob: float = 1.0
-    mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
-    std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
 
     def __post_init__(self) -> None:
-        check_view_fields(self)
+        super().__post_init__()
         require(0.0 <= self.vflip <= 1.0, "aug.vflip", "must be in [0, 1]")
         require(self.randaug_ops >= 0, "aug.randaug_ops", "must be >= 0")
         require(0 <= self.randaug_magnitude <= 30, "aug.randaug_magnitude", "must be in [0, 30]")
@@ -76,34 +73,27 @@ class FtAugConfig:
 
 
 @dataclass
-class FtOptimConfig:
-    """AdamW with layer-wise lr decay, linear warm-up then per-step cosine."""
+class FtOptimConfig(AdamWFields):
+    """AdamW with layer-wise lr decay, linear warm-up then per-step cosine.
 
-    blr: float = 1e-3
-    # None = blr * effective_batch / 256, effective_batch = batch_size * workers.
-    lr: float | None = None
+    ``lr`` null = blr * effective_batch / 256, effective_batch = batch_size * workers.
+    """
+
     min_lr: float = 1e-6
-    weight_decay: float = 0.05
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     # None = off (e.g. for ResNet baselines); 0.75 = paper / MAE fine-tuning.
     layer_decay: float | None = 0.75
-    warmup_epochs: float = 5.0
-    epochs: int = 50
-    batch_size: int = 64
-    clip_grad: float | None = None
     # Class imbalance (off by default): inverse-frequency loss weights or class-balanced sampling.
     class_balance: Literal["none", "loss_weights", "sampling"] = "none"
 
     def __post_init__(self) -> None:
-        check_adamw_fields(self)
+        super().__post_init__()
         require(self.layer_decay is None or 0 < self.layer_decay <= 1, "optim.layer_decay", "must be in (0, 1] or null")
         require(self.batch_size >= 2, "optim.batch_size", "must be >= 2 (mixup pairs, batch norm)")
-        require(self.clip_grad is None or self.clip_grad > 0, "optim.clip_grad", "must be > 0 or null")
 
 
 @dataclass
-class FtTrainConfig:
-    """Folds, execution and checkpoints."""
+class FtTrainConfig(RunFields):
+    """Folds, execution and checkpoints (fold k runs as "<run_name>_fold<k>"; the same name resumes)."""
 
     n_folds: int = 5
     # Seed of the fold split (used only when the folds file is created).
@@ -113,32 +103,21 @@ class FtTrainConfig:
     # Folds trained at the same time, each its own TorchTrainer run. None = as many as the
     # cluster's current CPUs/GPUs hold (set it on an autoscaling cluster); 1 = one after another.
     max_concurrent_folds: int | None = None
-    num_workers: int = 1
-    use_gpu: bool = False
-    cpus_per_worker: float = 1.0
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    checkpoint_every: int = 1
     keep_checkpoints: int | None = 1
-    max_failures: int = 0
-    # None = <output>/ray_runs; fold k runs as "<run_name>_fold<k>" (same name resumes).
-    storage_path: str | None = None
     run_name: str = "finetune"
     # Display name in comparisons (None = model name + init).
     method_name: str | None = None
-    seed: int = 0
     eval_batch_size: int = 128
-    # Stop cleanly after this many epochs of a fold in this invocation (checkpointed; rerun resumes).
-    stop_after_epochs: int | None = None
     # After (and alongside) the folds, train one model on every labeled crop with the same
     # recipe: cross-validation estimates how good it is, the final fit is what ships
     # (``activessf export``). The pipeline turns it on (``pipeline.final_fit``).
     final_fit: bool = False
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require(self.n_folds >= 2, "train.n_folds", "must be >= 2")
         require(self.only_folds is None or all(0 <= f < self.n_folds for f in self.only_folds), "train.only_folds",
                 "each must be in [0, n_folds)")
-        check_run_fields(self)
         require(self.max_concurrent_folds is None or self.max_concurrent_folds >= 1, "train.max_concurrent_folds",
                 "must be >= 1 or null")
         require(self.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1")

@@ -11,6 +11,7 @@ from timm.optim import create_optimizer_v2
 
 from activessf.engine.optim import build_scheduler, make_scaler, resolve_precision
 from activessf.finetune.config import FinetuneConfig, FtModelConfig
+from activessf.models.descriptor import EncoderDescriptor, build_encoder_module, read_descriptor
 
 
 def _create(name: str, kw: dict[str, Any], size_kw: dict[str, Any], **load: Any) -> nn.Module:
@@ -32,7 +33,9 @@ def build_classifier(m: FtModelConfig, num_classes: int, seed: int = 0) -> nn.Mo
 
     Pretrained weights load through timm itself (``pretrained_cfg_overlay=dict(file=...)``):
     timm drops the classifier it cannot use and resamples ViT position embeddings if the image
-    size differs, exactly as for timm's own checkpoints. Nothing is downloaded.
+    size differs, exactly as for timm's own checkpoints. An encoder whose export descriptor
+    (``encoder.json``) names another builder than timm is rebuilt from it, loaded strictly, and
+    gets a linear head. Nothing is downloaded.
 
     Args:
         m: Model section of the config.
@@ -44,10 +47,11 @@ def build_classifier(m: FtModelConfig, num_classes: int, seed: int = 0) -> nn.Mo
     """
     kw = {"num_classes": num_classes, "drop_path_rate": m.drop_path_rate, **m.encoder_kwargs}
     size_kw = {"img_size": m.img_size} | ({"patch_size": m.patch_size} if m.patch_size is not None else {})
+    desc = init_descriptor(m)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if m.init != "none" and exported_method(m.init) == "convmae":
-            return convmae_classifier(m.init, num_classes)
+        if desc is not None and not desc.is_timm():
+            return EncoderClassifier(build_encoder_module(desc, m.init), num_classes)
         if m.init == "none":
             return _create(m.name, kw, size_kw, pretrained=False)
         return _create(m.name, kw, size_kw, pretrained=True, pretrained_cfg_overlay=dict(file=m.init))
@@ -65,7 +69,14 @@ def check_init(m: FtModelConfig, num_classes: int) -> None:
     """
     from activessf.errors import WeightsError
 
-    if m.init == "none" or exported_method(m.init) == "convmae":
+    if m.init == "none":
+        return
+    desc = init_descriptor(m)
+    if desc is not None and not desc.is_timm():
+        try:  # rebuilt from its descriptor and loaded strictly: a misfit fails here
+            build_encoder_module(desc, m.init)
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise WeightsError(f"weights {m.init} do not fit their descriptor ({desc.builder}): {exc}"[:400]) from exc
         return
     try:
         file_keys = set(timm.models.load_state_dict(m.init, weights_only=True))
@@ -86,14 +97,9 @@ def _head_names(model: nn.Module) -> list[str]:
     return [names] if isinstance(names, str) else list(names)
 
 
-def exported_method(path: str) -> str | None:
-    """The pretraining method recorded in an ``activessf pretrain`` export, else None."""
-    if not str(path).endswith(".safetensors"):
-        return None
-    from safetensors import safe_open
-
-    with safe_open(path, framework="pt") as fh:
-        return (fh.metadata() or {}).get("method")
+def init_descriptor(m: FtModelConfig) -> EncoderDescriptor | None:
+    """The export descriptor of ``m.init`` (an ``activessf pretrain`` encoder), else None."""
+    return None if m.init == "none" else read_descriptor(m.init)
 
 
 class EncoderClassifier(nn.Module):
@@ -108,22 +114,6 @@ class EncoderClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))
-
-
-def convmae_classifier(path: str, num_classes: int) -> nn.Module:
-    """Rebuild a ConvMAE encoder from its export header, load it strictly, add a head."""
-    import json
-    from types import SimpleNamespace
-
-    from safetensors import safe_open
-
-    from activessf.models.convmae import load_convmae_encoder
-
-    with safe_open(path, framework="pt") as fh:
-        meta = fh.metadata()
-    keys = ("img_size", "patch_size", "convmae_dims", "convmae_depths", "convmae_heads")
-    arch = SimpleNamespace(**{k: json.loads(meta[k]) for k in keys})
-    return EncoderClassifier(load_convmae_encoder(path, arch), num_classes)
 
 
 def build_ft_training(model: nn.Module, cfg: FinetuneConfig, steps_per_epoch: int, device: torch.device) -> dict[str, Any]:

@@ -15,7 +15,6 @@ import json
 import os
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from types import SimpleNamespace
 from typing import Any, Sequence
 
 import numpy as np
@@ -64,19 +63,15 @@ def pre_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def member_descriptor(model: dict[str, Any]) -> dict[str, Any]:
     """How to rebuild the classifier a fine-tune trained, from its config's ``model`` section.
 
-    ConvMAE encoders are not timm models: their architecture comes from the export header of
-    the pretrained encoder the fine-tune started from.
+    An encoder that is not a timm model (ConvMAE) is rebuilt from the export descriptor of the
+    pretrained encoder the fine-tune started from (``encoder.json``), kept here whole.
     """
-    from activessf.finetune.model import exported_method
+    from activessf.models.descriptor import read_descriptor
 
     init = model["init"]
-    if init != "none" and os.path.isfile(init) and exported_method(init) == "convmae":
-        from safetensors import safe_open
-
-        with safe_open(init, framework="pt") as fh:
-            meta = fh.metadata()
-        keys = ("img_size", "patch_size", "convmae_dims", "convmae_depths", "convmae_heads")
-        return {"builder": "convmae", "arch": {k: json.loads(meta[k]) for k in keys}, "img_size": model["img_size"]}
+    desc = read_descriptor(init) if init != "none" and os.path.isfile(init) else None
+    if desc is not None and not desc.is_timm():
+        return {"builder": "encoder", "encoder": json.loads(desc.to_json()), "img_size": model["img_size"]}
     return {"builder": "timm", "name": model["name"], "img_size": model["img_size"], "patch_size": model["patch_size"],
             "encoder_kwargs": dict(model["encoder_kwargs"])}
 
@@ -85,10 +80,10 @@ def build_member(desc: dict[str, Any], num_classes: int) -> nn.Module:
     """An untrained classifier of the architecture ``desc`` (from :func:`member_descriptor`)."""
     from activessf.finetune.model import EncoderClassifier, build_classifier
 
-    if desc["builder"] == "convmae":
-        from activessf.models.convmae import build_convmae_encoder
+    if desc["builder"] == "encoder":
+        from activessf.models.descriptor import EncoderDescriptor, build_encoder_module
 
-        return EncoderClassifier(build_convmae_encoder(SimpleNamespace(**desc["arch"])), num_classes)
+        return EncoderClassifier(build_encoder_module(EncoderDescriptor(**desc["encoder"])), num_classes)
     from activessf.finetune.config import FtModelConfig
 
     m = FtModelConfig(name=desc["name"], init="none", img_size=desc["img_size"], patch_size=desc["patch_size"],

@@ -9,30 +9,62 @@ output sees masked pixels; the transformer stage runs on visible tokens only. Mu
 fusion: stage-1/2 features are pooled to the final grid by strided convolutions and added to the
 transformer output before the final norm. The decoder and loss are MAE's.
 
-Export / fine-tuning: ``encoder.safetensors`` holds a :class:`ConvViT` state dict; rebuild it with
-:func:`build_convmae_encoder` (same ``model`` section) and ``load_state_dict`` -- or call
-:func:`load_convmae_encoder`. ``ConvViT(x)`` gives mean-pooled features ``[N, dims[2]]``.
-``model.encoder`` (a timm name) is not used by this method. The conv block is written here
+Export / fine-tuning: ``encoder.safetensors`` holds a :class:`ConvViT` state dict and
+``encoder.json`` its descriptor (``builder: convmae``, registered here with
+:func:`~activessf.models.descriptor.register_encoder_builder`), from which fine-tuning rebuilds it
+(or call :func:`load_convmae_encoder`). ``ConvViT(x)`` gives mean-pooled features ``[N, dims[2]]``.
+``model.encoder`` (a timm name) is not used by this method; ``model.convmae`` holds its shape. The conv block is written here
 (timm's ConvNeXt block has no mask input); the transformer blocks are timm ``Block``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
 import torch
 import torch.nn as nn
-from timm.layers import ConvMlp, LayerNorm2d, build_sincos2d_pos_embed
+from timm.layers import ConvMlp, LayerNorm2d
 from timm.models.vision_transformer import Block
 
-from activessf.models.decoder import PixelDecoder, reconstruct_pixels
-from activessf.models.masking import (
-    masked_mse,
-    normalize_patches,
-    patchify,
-    random_masking,
-    restore_tokens,
-)
+from activessf.config import check, require
+from activessf.models.decoder import MaskingConfig, PixelDecoder, reconstruct_pixels
+from activessf.models.descriptor import EncoderDescriptor, register_encoder_builder
+from activessf.models.masking import masked_mse, normalize_patches, patchify, random_masking, restore_tokens
+from activessf.models.pos_embed import sincos_table
 from activessf.models.registry import register_method
 from activessf.models.views import ImageViews
+
+
+@dataclass
+class ConvMAEConfig(MaskingConfig):
+    """``model.convmae``: the hybrid encoder's shape, plus mask ratio, pixel target and decoder."""
+
+    # Widths and depths of the conv, conv and transformer stages (total stride = patch size, i.e.
+    # 1/4, 1/8, 1/16 for patch 16); heads of the transformer stage.
+    dims: list[int] = field(default_factory=lambda: [256, 384, 768])
+    depths: list[int] = field(default_factory=lambda: [2, 2, 11])
+    heads: int = 12
+    pool: ClassVar[str] = "avg"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(len(self.dims) == 3 and min(self.dims) >= 1, "dims", "need 3 widths >= 1")
+        check(len(self.depths) == 3 and min(self.depths) >= 1, "depths", "need 3 depths >= 1")
+        dims = self.dims if len(self.dims) == 3 else [1, 1, 1]
+        check(self.heads >= 1 and dims[2] % self.heads == 0, "heads", "must divide dims[2]")
+
+    def check_model(self, m: Any) -> None:
+        """The shared ``model`` fields ConvMAE constrains (its strides are patch/4, 2, 2)."""
+        patch = m.patch_size or 16
+        require(patch % 4 == 0, "model.patch_size", "ConvMAE needs a multiple of 4 (strides patch/4, 2, 2)")
+        require(m.img_size % patch == 0, "model.img_size", f"ConvMAE needs a multiple of the patch size {patch}")
+
+    def encoder_descriptor(self, m: Any) -> EncoderDescriptor:
+        """Not a timm model: rebuilt by the ``convmae`` builder from these arguments."""
+        return EncoderDescriptor(method="convmae", builder="convmae", name="convmae", img_size=m.img_size,
+                                 patch_size=m.patch_size or 16, pool=self.pool,
+                                 kwargs={"dims": list(self.dims), "depths": list(self.depths), "heads": self.heads})
 
 
 class CBlock(nn.Module):
@@ -94,7 +126,7 @@ class ConvViT(nn.Module):
         self.blocks1 = nn.ModuleList([CBlock(dims[0], mlp_ratio) for _ in range(depths[0])])
         self.blocks2 = nn.ModuleList([CBlock(dims[1], mlp_ratio) for _ in range(depths[1])])
         self.proj3 = nn.Linear(dims[2], dims[2])
-        table = build_sincos2d_pos_embed(list(self.grid), dims[2]).unsqueeze(0)
+        table = sincos_table(self.grid, dims[2], 0)
         self.register_buffer("pos_embed", table, persistent=False)  # fixed sin-cos (as ConvMAE)
         self.blocks3 = nn.Sequential(*[Block(dims[2], heads, mlp_ratio, qkv_bias=True) for _ in range(depths[2])])
         # Multi-scale fusion: pool earlier stages onto the final grid (kernel = stride).
@@ -181,26 +213,35 @@ class ConvMAE(nn.Module):
         return reconstruct_pixels(x, pred, self.patch, self.grid, self.norm_pix_loss)
 
 
+@register_encoder_builder("convmae")
+def convmae_encoder(img_size: int, patch_size: int | None, dims, depths, heads: int) -> ConvViT:
+    """The ConvMAE encoder of a descriptor (``builder: convmae``), untrained."""
+    return ConvViT(img_size, patch_size or 16, dims, depths, heads)
+
+
 def build_convmae_encoder(m) -> ConvViT:
-    """The ConvMAE encoder from a ``ModelConfig`` (what fine-tuning rebuilds before loading)."""
-    return ConvViT(m.img_size, m.patch_size or 16, m.convmae_dims, m.convmae_depths, m.convmae_heads)
+    """The ConvMAE encoder of a pretraining ``ModelConfig`` (its ``model.convmae`` section)."""
+    o: ConvMAEConfig = m.sections["convmae"]
+    return convmae_encoder(m.img_size, m.patch_size, o.dims, o.depths, o.heads)
 
 
-def load_convmae_encoder(path: str, m) -> ConvViT:
-    """Rebuild the encoder for ``ModelConfig`` ``m`` and load exported weights (strict)."""
-    from safetensors.torch import load_file
+def load_convmae_encoder(path: str) -> ConvViT:
+    """The encoder an export at ``path`` holds, rebuilt from its descriptor and loaded (strict)."""
+    from activessf.models.descriptor import build_encoder_module, read_descriptor
 
-    encoder = build_convmae_encoder(m)
-    encoder.load_state_dict(load_file(path))
-    return encoder
+    desc = read_descriptor(path)
+    if desc is None or desc.builder != "convmae":
+        raise ValueError(f"{path}: not a ConvMAE export (no convmae encoder descriptor)")
+    return build_encoder_module(desc, path)
 
 
-@register_method("convmae")
+@register_method("convmae", ConvMAEConfig)
 def build_convmae(cfg) -> ConvMAE:
     """Build ConvMAE from a ``PretrainConfig``."""
     m, a = cfg.model, cfg.aug
+    o: ConvMAEConfig = m.params
     encoder = build_convmae_encoder(m)
-    decoder = PixelDecoder(encoder.embed_dim, encoder.grid, encoder.patch, m.decoder_dim, m.decoder_depth,
-                           m.decoder_heads, m.decoder_mlp_ratio)
+    d = o.decoder
+    decoder = PixelDecoder(encoder.embed_dim, encoder.grid, encoder.patch, d.dim, d.depth, d.heads, d.mlp_ratio)
     views = ImageViews(m.img_size, a.crop_scale, a.hflip, a.mean, a.std)
-    return ConvMAE(encoder, views, m.mask_ratio, decoder, m.norm_pix_loss)
+    return ConvMAE(encoder, views, o.mask_ratio, decoder, o.norm_pix_loss)

@@ -1,4 +1,6 @@
-"""The MAE-style pixel decoder shared by ConvMAE and MixMIM (MAE keeps its own copy untouched).
+"""The MAE-style pixel decoder shared by ConvMAE and MixMIM, and the config every masked-image
+method shares (MAE keeps its own decoder modules, whose names are the official MAE checkpoint's
+``decoder_*`` keys, but reads the same config).
 
 Split into ``embed`` (encoder width -> decoder width) and ``decode`` (full token sequence ->
 pixels) because the methods differ only in how the full sequence is formed in between: ConvMAE
@@ -8,10 +10,60 @@ image's tokens by mask tokens.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 import torch.nn as nn
-from timm.layers import build_sincos2d_pos_embed, trunc_normal_
+from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
+
+from activessf.config import check
+from activessf.models.masking import patchify, unpatchify
+from activessf.models.pos_embed import sincos_table
+
+
+@dataclass
+class DecoderConfig:
+    """Shape of the light pixel decoder (``model.<method>.decoder``)."""
+
+    dim: int = 512
+    depth: int = 8
+    heads: int = 16
+    mlp_ratio: float = 4.0
+
+    def __post_init__(self) -> None:
+        check(self.dim >= 1, "dim", "must be >= 1")
+        check(self.depth >= 1, "depth", "must be >= 1")
+        check(self.heads >= 1 and self.dim % self.heads == 0, "heads", "must be >= 1 and divide decoder.dim")
+        check(self.mlp_ratio > 0, "mlp_ratio", "must be > 0")
+
+
+@dataclass
+class MaskedImageConfig:
+    """What every masked-image method shares: the pixel target and the decoder."""
+
+    # Regress per-patch normalised pixels (MAE default).
+    norm_pix_loss: bool = True
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+
+    def __post_init__(self) -> None:
+        if self.sincos_decoder():
+            check(self.decoder.dim % 4 == 0, "decoder.dim", "must be a multiple of 4 for sin-cos positions")
+
+    def sincos_decoder(self) -> bool:
+        """Whether the decoder's positions are the fixed sin-cos table (:class:`PixelDecoder`'s are)."""
+        return True
+
+
+@dataclass
+class MaskingConfig(MaskedImageConfig):
+    """A masked-image method that removes a random fraction of the patches (MAE, ConvMAE)."""
+
+    mask_ratio: float = 0.75
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(0.0 <= self.mask_ratio < 1.0, "mask_ratio", "must be in [0, 1)")
 
 
 class PixelDecoder(nn.Module):
@@ -31,8 +83,7 @@ class PixelDecoder(nn.Module):
         self.num_prefix = num_prefix
         self.embed = nn.Linear(in_dim, dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
-        table = build_sincos2d_pos_embed(list(grid), dim)
-        table = torch.cat([torch.zeros(num_prefix, dim), table], dim=0).unsqueeze(0)
+        table = sincos_table(grid, dim, num_prefix)
         self.register_buffer("pos_embed", table, persistent=False)  # fixed, so not a parameter
         self.blocks = nn.Sequential(*[Block(dim, heads, mlp_ratio, qkv_bias=True) for _ in range(depth)])
         self.norm = nn.LayerNorm(dim, eps=1e-6)
@@ -57,8 +108,6 @@ def reconstruct_pixels(x: torch.Tensor, pred: torch.Tensor, patch: int, grid: tu
 
     With ``norm_pix`` the per-patch normalisation is undone with ``x``'s own patch statistics.
     """
-    from activessf.models.masking import patchify, unpatchify
-
     if norm_pix:
         patches = patchify(x, patch)
         mean = patches.mean(dim=-1, keepdim=True)

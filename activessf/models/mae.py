@@ -1,43 +1,42 @@
 """Masked autoencoder (He et al. 2022) on a timm ViT encoder.
 
-The encoder is timm's own ViT: MAE reuses its ``patch_embed``, ``_pos_embed`` (position
-embedding + cls/register tokens), ``norm_pre``, ``blocks`` and ``norm``; only the light decoder
-is new, made of timm ``Block`` layers. Exporting the encoder's state dict therefore gives a
+The encoder is timm's own ViT: MAE reuses its ``patch_embed``, position embedding and prefix
+tokens (:func:`~activessf.models.pos_embed.add_pos_embed`), ``norm_pre``, ``blocks`` and ``norm``;
+only the light decoder is new, made of timm ``Block`` layers. Its modules keep the official MAE
+checkpoint's names (``decoder_embed``, ``decoder_blocks``, ...), so such a checkpoint's decoder
+loads too; its shape is the shared :class:`~activessf.models.decoder.DecoderConfig`. Exporting the encoder's state dict therefore gives a
 checkpoint that ``timm.create_model(name, pretrained=True, ...)`` loads as is.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 import torch.nn as nn
-from timm.layers import build_sincos2d_pos_embed, trunc_normal_
+from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block, VisionTransformer
 
+from activessf.models.decoder import MaskingConfig, reconstruct_pixels
 from activessf.models.encoder import build_encoder, patch_size_of
-from activessf.models.masking import (
-    masked_mse,
-    normalize_patches,
-    patchify,
-    random_masking,
-    restore_tokens,
-    unpatchify,
-)
+from activessf.models.masking import masked_mse, normalize_patches, patchify, random_masking, restore_tokens
+from activessf.models.pos_embed import add_pos_embed, sincos_table
 from activessf.models.registry import register_method
 from activessf.models.views import ImageViews
 
 
-def sincos_table(grid: tuple[int, int], dim: int, prefix: int) -> torch.Tensor:
-    """MAE's fixed 2-D sin-cos table with zero rows for prefix tokens: ``[1, prefix + H*W, dim]``."""
-    table = build_sincos2d_pos_embed(list(grid), dim)
-    return torch.cat([torch.zeros(prefix, dim), table], dim=0).unsqueeze(0)
+@dataclass
+class MAEConfig(MaskingConfig):
+    """``model.mae``: mask ratio, pixel target, decoder shape, position embeddings."""
 
+    # Fixed 2-D sin-cos position embeddings for encoder and decoder, frozen (as MAE does).
+    sincos_pos_embed: bool = True
+    # The class token is never trained: features are the mean of the patch tokens.
+    pool: ClassVar[str] = "avg"
 
-def fix_sincos_pos_embed(encoder: nn.Module) -> None:
-    """Give a timm ViT encoder fixed (frozen) 2-D sin-cos position embeddings, as MAE does."""
-    prefix = 0 if encoder.no_embed_class else encoder.num_prefix_tokens
-    with torch.no_grad():
-        encoder.pos_embed.copy_(sincos_table(tuple(encoder.patch_embed.grid_size), encoder.embed_dim, prefix))
-    encoder.pos_embed.requires_grad_(False)
+    def sincos_decoder(self) -> bool:
+        return self.sincos_pos_embed
 
 
 class MAE(nn.Module):
@@ -117,8 +116,8 @@ class MAE(nn.Module):
             ``latent`` ``[N, P + L_keep, D]`` (P prefix tokens), ``mask`` ``[N, L]``, ``ids_restore`` ``[N, L]``.
         """
         enc = self.encoder
-        # timm's _pos_embed adds positions and prepends cls/register tokens; mask patches only.
-        tokens = enc._pos_embed(enc.patch_embed(x))
+        # Positions added and cls/register tokens prepended; only patches are masked.
+        tokens = add_pos_embed(enc, enc.patch_embed(x))
         prefix, patches = tokens[:, : self.num_prefix], tokens[:, self.num_prefix :]
         kept, mask, ids_restore = random_masking(patches, mask_ratio)
         h = enc.norm_pre(torch.cat([prefix, kept], dim=1))
@@ -158,28 +157,16 @@ class MAE(nn.Module):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
         """Predicted patches back in image space ``[N, 3, S, S]`` (undoing per-patch norm with ``x``'s stats)."""
-        if self.norm_pix_loss:
-            patches = patchify(x, self.patch)
-            mean = patches.mean(dim=-1, keepdim=True)
-            std = (patches.var(dim=-1, keepdim=True) + 1e-6) ** 0.5
-            pred = pred * std + mean
-        return unpatchify(pred, self.patch, self.grid)
+        return reconstruct_pixels(x, pred, self.patch, self.grid, self.norm_pix_loss)
 
 
-@register_method("mae")
+@register_method("mae", MAEConfig)
 def build_mae(cfg) -> MAE:
-    """Build MAE from a ``PretrainConfig`` (its ``model`` and ``aug`` sections)."""
+    """Build MAE from a ``PretrainConfig`` (its ``model`` section with ``model.mae``, and ``aug``)."""
     m, a = cfg.model, cfg.aug
+    o: MAEConfig = m.params
     encoder = build_encoder(m.encoder, m.img_size, m.patch_size, m.encoder_kwargs)
     views = ImageViews(m.img_size, a.crop_scale, a.hflip, a.mean, a.std)
-    return MAE(
-        encoder,
-        views,
-        mask_ratio=m.mask_ratio,
-        decoder_dim=m.decoder_dim,
-        decoder_depth=m.decoder_depth,
-        decoder_heads=m.decoder_heads,
-        decoder_mlp_ratio=m.decoder_mlp_ratio,
-        norm_pix_loss=m.norm_pix_loss,
-        sincos_pos_embed=m.sincos_pos_embed,
-    )
+    d = o.decoder
+    return MAE(encoder, views, mask_ratio=o.mask_ratio, decoder_dim=d.dim, decoder_depth=d.depth, decoder_heads=d.heads,
+               decoder_mlp_ratio=d.mlp_ratio, norm_pix_loss=o.norm_pix_loss, sincos_pos_embed=o.sincos_pos_embed)

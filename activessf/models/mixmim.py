@@ -5,7 +5,7 @@ Self-supervised Visual Representation Learning" (CVPR 2023), which also mixes pa
 images (with a homologous-recognition objective). We implement MixMIM as named.
 
 Recipe (as the official code): image ``i`` of a batch is paired with image ``N-1-i``
-(``x.flip(0)``); one random patch mask ``M`` (1 = taken from the partner, a ``model.mix_ratio``
+(``x.flip(0)``); one random patch mask ``M`` (1 = taken from the partner, a ``model.mixmim.mix_ratio``
 fraction) is drawn per batch; the mixed patch tokens ``t * (1-M) + t.flip(0) * M`` are encoded
 with attention restricted to tokens of the same source image (the paper's masked
 self-attention; prefix tokens attend everywhere but no patch token attends to them, so nothing
@@ -21,21 +21,36 @@ token is not trained (frozen at init; fine-tune with average pooling or train it
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 import torch.nn as nn
 from timm.models.vision_transformer import VisionTransformer
 
-from activessf.models.decoder import PixelDecoder, reconstruct_pixels
+from activessf.config import check
+from activessf.models.decoder import MaskedImageConfig, PixelDecoder, reconstruct_pixels
 from activessf.models.encoder import build_encoder, patch_size_of
-from activessf.models.mae import fix_sincos_pos_embed
-from activessf.models.masking import (
-    masked_mse,
-    normalize_patches,
-    patchify,
-    random_masking,
-)
+from activessf.models.masking import masked_mse, normalize_patches, patchify, random_masking
+from activessf.models.pos_embed import add_pos_embed, fix_sincos_pos_embed
 from activessf.models.registry import register_method
 from activessf.models.views import ImageViews
+
+
+@dataclass
+class MixMIMConfig(MaskedImageConfig):
+    """``model.mixmim``: mix ratio, encoder positions, pixel target and decoder."""
+
+    # Fraction of patch positions taken from the partner image.
+    mix_ratio: float = 0.5
+    # Fixed 2-D sin-cos encoder position embeddings, frozen (the decoder's always are).
+    sincos_pos_embed: bool = True
+    # The class token is never trained: features are the mean of the patch tokens.
+    pool: ClassVar[str] = "avg"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(0.0 < self.mix_ratio < 1.0, "mix_ratio", "must be in (0, 1)")
 
 
 def same_image_bias(mix: torch.Tensor, prefix: int, dtype: torch.dtype) -> torch.Tensor:
@@ -91,7 +106,7 @@ class MixMIM(nn.Module):
     def forward_encoder(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
         """Mixed ``[N, 3, S, S]`` batch -> patch latents ``[N, L, D]`` (prefix dropped)."""
         enc = self.encoder
-        tokens = enc._pos_embed(mix_tokens(enc.patch_embed(x), mix))
+        tokens = add_pos_embed(enc, mix_tokens(enc.patch_embed(x), mix))
         h = enc.norm_pre(tokens)
         bias = same_image_bias(mix, self.num_prefix, h.dtype)
         for blk in enc.blocks:
@@ -132,12 +147,13 @@ class MixMIM(nn.Module):
         return reconstruct_pixels(x, pred, self.patch, self.grid, self.norm_pix_loss)
 
 
-@register_method("mixmim")
+@register_method("mixmim", MixMIMConfig)
 def build_mixmim(cfg) -> MixMIM:
     """Build MixMIM from a ``PretrainConfig`` (encoder exported like MAE's: a timm ViT)."""
     m, a = cfg.model, cfg.aug
+    o: MixMIMConfig = m.params
     encoder = build_encoder(m.encoder, m.img_size, m.patch_size, m.encoder_kwargs)
-    if m.sincos_pos_embed:
+    if o.sincos_pos_embed:
         fix_sincos_pos_embed(encoder)
     for name in ("cls_token", "reg_token"):
         # No patch token reads the prefix (that would mix images) and the loss ignores it, so it
@@ -145,7 +161,7 @@ def build_mixmim(cfg) -> MixMIM:
         if getattr(encoder, name, None) is not None:
             getattr(encoder, name).requires_grad_(False)
     grid = tuple(encoder.patch_embed.grid_size)
-    decoder = PixelDecoder(encoder.embed_dim, grid, patch_size_of(encoder), m.decoder_dim, m.decoder_depth,
-                           m.decoder_heads, m.decoder_mlp_ratio)
+    d = o.decoder
+    decoder = PixelDecoder(encoder.embed_dim, grid, patch_size_of(encoder), d.dim, d.depth, d.heads, d.mlp_ratio)
     views = ImageViews(m.img_size, a.crop_scale, a.hflip, a.mean, a.std)
-    return MixMIM(encoder, views, decoder, m.mix_ratio, m.norm_pix_loss)
+    return MixMIM(encoder, views, decoder, o.mix_ratio, o.norm_pix_loss)

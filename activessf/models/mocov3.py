@@ -2,21 +2,24 @@
 
 Base encoder = timm ViT + projection MLP + prediction MLP; momentum encoder = a copy of ViT +
 projection MLP updated by EMA after every optimiser step with a cosine momentum schedule from
-``model.moco_momentum`` (0.99) to 1 (through the engine's ``on_step(progress)`` hook). Loss:
+``model.mocov3.momentum`` (0.99) to 1 (through the engine's ``on_step(progress)`` hook). Loss:
 symmetric InfoNCE, ``ctr(q1, k2) + ctr(q2, k1)``, each ``2 * T * CE(q @ k.T / T, labels)`` as in the
 official code, with the keys of every DDP worker as negatives (``all_gather``; the positive of
 local query ``i`` on rank ``r`` is global key ``r * N + i``).
 
 Simplifications vs the paper, stated plainly: the patch projection is trained (the paper's
 frozen random patch projection is a stability trick for large batches, left out); the encoder
-uses the class token through timm's ``forward_head(pre_logits=True)``.
+uses the class token through timm's ``forward_head(pre_logits=True)``. Every number of the two
+augmentation pipelines is a field of :class:`MoCoV3Config` (``model.mocov3``); the crop range and
+flip are the shared ``aug`` section's (the paper crops 0.08-1).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Sequence
 
 import torch
 import torch.distributed as dist
@@ -25,10 +28,58 @@ import torch.nn.functional as F
 from timm.models.vision_transformer import VisionTransformer
 from torchvision.transforms import InterpolationMode, v2
 
+from activessf.config import check
 from activessf.models.encoder import build_encoder
-from activessf.models.mae import fix_sincos_pos_embed
+from activessf.models.pos_embed import fix_sincos_pos_embed
 from activessf.models.registry import register_method
 from activessf.models.views import ImageViews, to_nchw_uint8
+
+
+def _probability_pair(values: list[float]) -> bool:
+    return len(values) == 2 and all(0.0 <= v <= 1.0 for v in values)
+
+
+@dataclass
+class MoCoV3Config:
+    """``model.mocov3``: loss, momentum, heads and the BYOL-style views (one value per view where two)."""
+
+    # InfoNCE temperature; base momentum of the EMA (cosine schedule to 1).
+    temperature: float = 0.2
+    momentum: float = 0.99
+    # Projector/predictor output and hidden widths.
+    proj_dim: int = 256
+    proj_hidden_dim: int = 4096
+    # Fixed 2-D sin-cos position embeddings, frozen (as MoCo v3 and MAE use for ViT).
+    sincos_pos_embed: bool = True
+    # Colour jitter strengths (brightness, contrast, saturation, hue) and the chance it applies.
+    color_jitter: list[float] = field(default_factory=lambda: [0.4, 0.4, 0.2, 0.1])
+    color_jitter_p: float = 0.8
+    grayscale_p: float = 0.2
+    # Gaussian blur chance of view 1 and view 2, its sigma range, kernel side as a fraction of the image.
+    blur_p: list[float] = field(default_factory=lambda: [1.0, 0.1])
+    blur_sigma: list[float] = field(default_factory=lambda: [0.1, 2.0])
+    blur_kernel_frac: float = 0.1
+    # Solarisation chance of view 1 and view 2, and its threshold on the 0-255 scale.
+    solarize_p: list[float] = field(default_factory=lambda: [0.0, 0.2])
+    solarize_threshold: int = 128
+    # Features are the class token.
+    pool: ClassVar[str] = "token"
+
+    def __post_init__(self) -> None:
+        check(self.temperature > 0, "temperature", "must be > 0")
+        check(0.0 <= self.momentum <= 1.0, "momentum", "must be in [0, 1]")
+        check(self.proj_dim >= 1, "proj_dim", "must be >= 1")
+        check(self.proj_hidden_dim >= 1, "proj_hidden_dim", "must be >= 1")
+        check(len(self.color_jitter) == 4 and all(v >= 0 for v in self.color_jitter) and self.color_jitter[3] <= 0.5,
+              "color_jitter", "need 4 values >= 0 (brightness, contrast, saturation, hue <= 0.5)")
+        for name in ("color_jitter_p", "grayscale_p"):
+            check(0.0 <= getattr(self, name) <= 1.0, name, "must be in [0, 1]")
+        check(_probability_pair(self.blur_p), "blur_p", "need two probabilities (view 1, view 2)")
+        check(_probability_pair(self.solarize_p), "solarize_p", "need two probabilities (view 1, view 2)")
+        check(len(self.blur_sigma) == 2 and 0 < self.blur_sigma[0] <= self.blur_sigma[-1], "blur_sigma",
+              "need [min, max] with 0 < min <= max")
+        check(0.0 < self.blur_kernel_frac <= 1.0, "blur_kernel_frac", "must be in (0, 1]")
+        check(0 <= self.solarize_threshold <= 255, "solarize_threshold", "must be in [0, 255]")
 
 
 def mlp(in_dim: int, hidden: int, out_dim: int, layers: int, last_bn: bool = True) -> nn.Sequential:
@@ -78,28 +129,30 @@ def cosine_momentum(progress: float, base: float) -> float:
 
 
 class TwoViews:
-    """BYOL-style asymmetric augmentations of MoCo v3 (blur 1.0/0.1, solarise 0/0.2).
+    """BYOL-style asymmetric augmentations of MoCo v3 (defaults: blur 1.0/0.1, solarise 0/0.2).
 
     Each view draws its parameters per sample. Output ``[N, 2, 3, S, S]`` keeps the batch first so
     the engine's image count (``x.shape[0]``) stays the number of images.
     """
 
-    def __init__(self, img_size: int, scale: Sequence[float], hflip: float, mean, std) -> None:
+    def __init__(self, img_size: int, scale: Sequence[float], hflip: float, mean, std,
+                 o: MoCoV3Config | None = None) -> None:
+        o = o or MoCoV3Config()
         self.base = ImageViews(img_size, scale, hflip, mean, std)  # plain() / denormalize()
         self.img_size = img_size
-        kernel = max(3, int(0.1 * img_size) // 2 * 2 + 1)  # ~10% of the side, odd (BYOL)
+        kernel = max(3, int(o.blur_kernel_frac * img_size) // 2 * 2 + 1)  # odd (BYOL: ~10% of the side)
 
         def view(blur_p: float, solarize_p: float) -> v2.Compose:
             return v2.Compose([
                 v2.RandomResizedCrop(img_size, scale=tuple(scale), interpolation=InterpolationMode.BICUBIC, antialias=True),
-                v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.2, 0.1)], p=0.8),
-                v2.RandomGrayscale(p=0.2),
-                v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=blur_p),
-                v2.RandomSolarize(threshold=128, p=solarize_p),
+                v2.RandomApply([v2.ColorJitter(*o.color_jitter)], p=o.color_jitter_p),
+                v2.RandomGrayscale(p=o.grayscale_p),
+                v2.RandomApply([v2.GaussianBlur(kernel, sigma=tuple(o.blur_sigma))], p=blur_p),
+                v2.RandomSolarize(threshold=o.solarize_threshold, p=solarize_p),
                 v2.RandomHorizontalFlip(hflip),
             ])
 
-        self.views = (view(1.0, 0.0), view(0.1, 0.2))
+        self.views = tuple(view(b, s) for b, s in zip(o.blur_p, o.solarize_p))
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 ``[N, H, W, 3]`` -> float ``[N, 2, 3, S, S]``."""
@@ -171,12 +224,13 @@ class MoCoV3(nn.Module):
                 t.mul_(self.momentum).add_(p.detach(), alpha=1.0 - self.momentum)
 
 
-@register_method("mocov3")
+@register_method("mocov3", MoCoV3Config)
 def build_mocov3(cfg) -> MoCoV3:
     """Build MoCo v3 from a ``PretrainConfig`` (``aug.crop_scale`` is the crop range; paper 0.08-1)."""
     m, a = cfg.model, cfg.aug
+    o: MoCoV3Config = m.params
     encoder = build_encoder(m.encoder, m.img_size, m.patch_size, m.encoder_kwargs)
-    if m.sincos_pos_embed:
+    if o.sincos_pos_embed:
         fix_sincos_pos_embed(encoder)  # fixed 2-D sin-cos positions, as MoCo v3 / MAE use for ViT
-    views = TwoViews(m.img_size, a.crop_scale, a.hflip, a.mean, a.std)
-    return MoCoV3(encoder, views, m.proj_dim, m.proj_hidden_dim, m.moco_temperature, m.moco_momentum)
+    views = TwoViews(m.img_size, a.crop_scale, a.hflip, a.mean, a.std, o)
+    return MoCoV3(encoder, views, o.proj_dim, o.proj_hidden_dim, o.temperature, o.momentum)

@@ -94,10 +94,9 @@ def _pretrain_folder(arm: ArmConfig) -> str:
 
 
 def _encoder_overrides(pcfg: PretrainConfig, encoder_path: str) -> list[str]:
-    """Fine-tune the encoder a pretraining exports: same timm name, patch size and kwargs."""
-    m = pcfg.model
-    return [f"model.name={m.encoder}", f"model.patch_size={json.dumps(m.patch_size)}",
-            f"model.encoder_kwargs={json.dumps(m.encoder_kwargs)}", f"model.init={json.dumps(encoder_path)}"]
+    """Fine-tune the encoder a pretraining exports, as its descriptor says (``encoder.json``)."""
+    fields = pcfg.model.encoder_descriptor().finetune_model(encoder_path)
+    return [f"model.{k}={json.dumps(v)}" for k, v in fields.items()]
 
 
 def build_plan(yaml_path: str | None, overrides: list[str] | None = None) -> Plan:

@@ -1,4 +1,8 @@
-"""Pretraining outputs: timm-loadable encoder weights, metrics log, loss curve, reconstructions.
+"""Pretraining outputs: encoder weights and their descriptor, metrics log, loss curve, reconstructions.
+
+``encoder.safetensors`` (timm's own key layout for ViT encoders) comes with ``encoder.json``, the
+:class:`~activessf.models.descriptor.EncoderDescriptor` saying how to rebuild and load it; the
+same JSON is in the safetensors header.
 
 Every file is written whole through ``activessf.io.atomic`` (local or object storage).
 """
@@ -40,10 +44,15 @@ def export_encoder(method: nn.Module, path: str, metadata: dict[str, Any] | None
     return path
 
 
+def write_text(path: str, text: str) -> str:
+    """Write ``text`` to ``path`` whole; returns ``path``."""
+    atomic_write_text(path, text)
+    return path
+
+
 def write_metrics(history: Sequence[dict], path: str) -> str:
     """One JSON object per epoch (epoch, loss, lr, images/s, ...)."""
-    atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in history))
-    return path
+    return write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in history))
 
 
 def _png(fig) -> bytes:
@@ -127,7 +136,7 @@ def plot_reconstructions(method: nn.Module, images: np.ndarray, path: str, seed:
 
 
 def write_outputs(method: nn.Module, history: Sequence[dict], cfg: Any, output: str, sample: np.ndarray) -> dict[str, str]:
-    """All stage outputs in ``output``: encoder, metrics, loss curve, reconstructions, config.
+    """All stage outputs in ``output``: encoder + descriptor, metrics, loss curve, reconstructions, config.
 
     Args:
         method: Trained method (bare module).
@@ -137,19 +146,21 @@ def write_outputs(method: nn.Module, history: Sequence[dict], cfg: Any, output: 
         sample: uint8 ``[K, S, S, 3]`` images for the reconstruction figure (K may be 0).
 
     Returns:
-        Paths by role: ``encoder``, ``metrics``, ``loss_curve``, ``reconstructions``, ``config``.
+        Paths by role: ``encoder``, ``descriptor``, ``metrics``, ``loss_curve``, ``reconstructions``,
+        ``config``.
     """
     from activessf.config import save_config
     from activessf.io import fs as afs
+    from activessf.models.descriptor import DESCRIPTOR_FILE, HEADER_KEY
 
     afs.makedirs(output)
-    m = cfg.model
+    m, desc = cfg.model, cfg.model.encoder_descriptor()
+    # The flat keys serve readers of the header alone (features' pool_ssl source).
     meta = {"method": m.method, "encoder": m.encoder, "img_size": m.img_size, "patch_size": m.patch_size,
-            "encoder_kwargs": m.encoder_kwargs}
-    if m.method == "convmae":  # not a timm model: fine-tuning rebuilds it from these
-        meta.update(convmae_dims=m.convmae_dims, convmae_depths=m.convmae_depths, convmae_heads=m.convmae_heads)
+            "encoder_kwargs": m.encoder_kwargs, HEADER_KEY: desc.to_json()}
     paths = {
-        "encoder": export_encoder(method, afs.join(output, "encoder.safetensors"), meta),
+        "encoder": export_encoder(method, afs.join(output, desc.weights), meta),
+        "descriptor": write_text(afs.join(output, DESCRIPTOR_FILE), desc.to_json() + "\n"),
         "metrics": write_metrics(history, afs.join(output, "metrics.jsonl")),
         "loss_curve": plot_loss_curve(history, afs.join(output, "loss_curve.png")),
         "config": str(save_config(cfg, output, "pretrain_config.yaml")),

@@ -18,8 +18,8 @@ from tests.models.tiny import tiny_config
 
 RAY = ["optim.epochs=1", "train.num_workers=2", "train.cpus_per_worker=0.5", "train.num_reconstructions=2"]
 METHODS = {
-    "mocov3": ["model.proj_dim=16", "model.proj_hidden_dim=32"],
-    "convmae": ["model.convmae_dims=[8, 16, 32]", "model.convmae_depths=[1, 1, 2]", "model.convmae_heads=2"],
+    "mocov3": ["model.mocov3.proj_dim=16", "model.mocov3.proj_hidden_dim=32"],
+    "convmae": ["model.convmae.dims=[8, 16, 32]", "model.convmae.depths=[1, 1, 2]", "model.convmae.heads=2"],
     "mixmim": [],
 }
 
@@ -47,7 +47,7 @@ def test_method_trains_checkpoints_and_exports(name, listing, ray_session):
     saved = load_file(paths["encoder"])
     state = torch.load(f"{paths['checkpoint']}/state.pt", weights_only=True)["model"]
     if name == "convmae":
-        encoder = load_convmae_encoder(paths["encoder"], cfg.model)
+        encoder = load_convmae_encoder(paths["encoder"])
         assert encoder(torch.zeros(1, 3, 32, 32)).shape == (1, 32)
     else:
         encoder = timm.create_model("vit_tiny_patch16_224", pretrained=True, pretrained_cfg_overlay=dict(file=paths["encoder"]),

@@ -41,7 +41,7 @@ def test_loss_decreases_on_a_fixed_batch():
     seed_everything(0)
     cfg = tiny_config(
         "optim.epochs=12", "optim.lr=0.005", "optim.warmup_epochs=0", "aug.crop_scale=[1.0, 1.0]", "aug.hflip=0.0",
-        "model.norm_pix_loss=false",
+        "model.mae.norm_pix_loss=false",
     )
     mae = build_method("mae", cfg)
     batch = _smooth_images()

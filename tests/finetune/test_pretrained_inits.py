@@ -1,16 +1,19 @@
 """Every pretraining method's export loads into the fine-tune classifier the same way."""
 
+import json
+
 import pytest
 import torch
 
 from activessf.config import build_config
 from activessf.finetune.config import FinetuneConfig
-from activessf.finetune.model import EncoderClassifier, build_classifier, check_init, exported_method
+from activessf.finetune.model import EncoderClassifier, build_classifier, check_init
+from activessf.models.descriptor import read_descriptor
 from activessf.models.registry import build_method
 from activessf.pretrain.export import write_outputs
 from tests.models.tiny import tiny_config
 
-CONVMAE = ["model.convmae_dims=[8, 16, 32]", "model.convmae_depths=[1, 1, 2]", "model.convmae_heads=2"]
+CONVMAE = ["model.convmae.dims=[8, 16, 32]", "model.convmae.depths=[1, 1, 2]", "model.convmae.heads=2"]
 
 
 @pytest.mark.parametrize("method,extra", [("mae", []), ("mixmim", []), ("mocov3", []), ("convmae", CONVMAE)])
@@ -19,9 +22,12 @@ def test_export_loads_into_classifier(tmp_path, method, extra):
     pre = build_method(method, cfg)
     paths = write_outputs(pre, [{"epoch": 1, "loss": 1.0, "lr": 0.1, "images_per_s": 1.0}], cfg, str(tmp_path),
                           torch.zeros(0, 32, 32, 3, dtype=torch.uint8).numpy())
-    assert exported_method(paths["encoder"]) == method
-    ft = build_config(FinetuneConfig, None, [f"model.init={paths['encoder']}", "model.name=vit_tiny_patch16_224",
-                                             "model.img_size=32", "model.patch_size=8", "model.encoder_kwargs={depth: 2}"])
+    desc = read_descriptor(paths["encoder"])
+    assert desc == cfg.model.encoder_descriptor() and desc.method == method
+    # As the pipeline plan does: the fine-tune's model fields come from the descriptor.
+    fields = desc.finetune_model(paths["encoder"])
+    ft = build_config(FinetuneConfig, None, [f"model.{k}={json.dumps(v)}" for k, v in fields.items()] + ["model.img_size=32"])
+    assert ft.model.name == ("vit_tiny_patch16_224" if method != "convmae" else FinetuneConfig().model.name)
     check_init(ft.model, 3)  # the driver-side check accepts every method's export
     model = build_classifier(ft.model, num_classes=3).eval()
     assert model(torch.rand(2, 3, 32, 32)).shape == (2, 3)

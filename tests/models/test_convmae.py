@@ -1,5 +1,7 @@
 """ConvMAE: mask ratio, masks aligned across stages, masked convolution, MAE loss, encoder export."""
 
+import json
+
 import pytest
 import torch
 
@@ -19,7 +21,7 @@ from activessf.models.registry import build_method
 from tests.models.tiny import tiny_config
 
 # patch 8 at 32 px: stages at 16x16, 8x8, then a 4x4 token grid.
-SMALL = ["model.method=convmae", "model.convmae_dims=[8, 16, 32]", "model.convmae_depths=[1, 1, 2]", "model.convmae_heads=2"]
+SMALL = ["model.method=convmae", "model.convmae.dims=[8, 16, 32]", "model.convmae.depths=[1, 1, 2]", "model.convmae.heads=2"]
 
 
 @pytest.fixture(scope="module")
@@ -81,12 +83,14 @@ def test_all_parameters_get_gradients():
 
 
 def test_encoder_export_roundtrip(method, tmp_path):
-    from safetensors.torch import save_file
+    from activessf.pretrain.export import write_outputs
 
-    cfg = tiny_config(*SMALL)
-    path = tmp_path / "enc.safetensors"
-    save_file({k: v.contiguous() for k, v in method.encoder.state_dict().items()}, str(path))
-    loaded = load_convmae_encoder(str(path), cfg.model).eval()
+    cfg = tiny_config(*SMALL, "train.num_reconstructions=0")
+    paths = write_outputs(method, [{"epoch": 1, "loss": 1.0, "lr": 0.1}], cfg, str(tmp_path), torch.zeros(0).numpy())
+    desc = json.loads((tmp_path / "encoder.json").read_text())
+    assert (desc["builder"], desc["img_size"], desc["patch_size"], desc["pool"]) == ("convmae", 32, 8, "avg")
+    assert desc["kwargs"] == {"dims": [8, 16, 32], "depths": [1, 1, 2], "heads": 2}
+    loaded = load_convmae_encoder(paths["encoder"]).eval()
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), method.encoder(x))

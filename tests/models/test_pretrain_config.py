@@ -11,8 +11,9 @@ from activessf.pretrain.config import PretrainConfig
 
 def test_defaults_are_the_mae_recipe():
     cfg = PretrainConfig()
-    assert cfg.model.encoder == "vit_base_patch16_224" and cfg.model.mask_ratio == 0.75
-    assert (cfg.model.decoder_dim, cfg.model.decoder_depth, cfg.model.decoder_heads) == (512, 8, 16)
+    mae = cfg.model.params
+    assert cfg.model.encoder == "vit_base_patch16_224" and mae.mask_ratio == 0.75 and mae.norm_pix_loss
+    assert (mae.decoder.dim, mae.decoder.depth, mae.decoder.heads, mae.decoder.mlp_ratio) == (512, 8, 16, 4.0)
     assert cfg.optim.betas == [0.9, 0.95] and cfg.optim.weight_decay == 0.05
     assert (cfg.optim.warmup_epochs, cfg.optim.epochs, cfg.optim.batch_size) == (5, 400, 64)
     assert cfg.resolved_lr() == pytest.approx(1e-3 * 64 / 256)
@@ -34,12 +35,17 @@ def test_yaml_overrides_and_effective_batch(tmp_path):
     "override, field",
     [
         ("model.patch_size=10", "model.patch_size"),
-        ("model.mask_ratio=1.0", "model.mask_ratio"),
-        ("model.decoder_heads=5", "model.decoder_heads"),
+        ("model.mae.mask_ratio=1.0", "model.mae.mask_ratio"),
+        ("model.mae.decoder.heads=5", "model.mae.decoder.heads"),
+        ("model.mae.decoder={dim: 6, heads: 2}", "model.mae.decoder.dim"),
+        ("model.mae.decoder.depth=0", "model.mae.decoder.depth"),
         ("model.encoder_kwargs={num_classes: 3}", "model.encoder_kwargs"),
         ("aug.crop_scale=[0.5, 0.2]", "aug.crop_scale"),
         ("optim.betas=[0.9]", "optim.betas"),
         ("optim.accum_steps=0", "optim.accum_steps"),
+        ("optim.warmup_epochs=-1", "optim.warmup_epochs"),
+        ("aug.std=[0.2, 0.2, 0]", "aug.std"),
+        ("train.num_workers=0", "train.num_workers"),
         ("train.checkpoint_every=0", "train.checkpoint_every"),
         ("train.run_name=a/b", "train.run_name"),
         ("train.precision=fp8", "train.precision"),

@@ -1,4 +1,5 @@
-"""A tiny MAE config shared by the pretraining tests (vit_tiny cut to 2 blocks, 32 px, patch 8)."""
+"""A tiny config shared by the pretraining tests (vit_tiny cut to 2 blocks, 32 px, patch 8; a
+one-block decoder for each masked-image method, whichever ``model.method`` a test picks)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,7 @@ TINY = [
     "model.img_size=32",
     "model.patch_size=8",
     "model.encoder_kwargs={depth: 2}",
-    "model.decoder_dim=32",
-    "model.decoder_depth=1",
-    "model.decoder_heads=2",
+    *(f"model.{m}.decoder={{dim: 32, depth: 1, heads: 2}}" for m in ("mae", "convmae", "mixmim")),
     "optim.batch_size=4",
     "optim.epochs=2",
     "optim.warmup_epochs=1",

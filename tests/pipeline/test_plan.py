@@ -50,7 +50,8 @@ def test_arms_with_other_pretrain_overrides_get_their_own_pretraining(tmp_path):
 @pytest.mark.parametrize("override, field", [
     ("finetune.optim.epochs=-1", "optim.epochs"),
     ("pipeline.labeled_regions=some", "labeled_regions"),
-    ("pretrain.model.mask_ratio=2", "model.mask_ratio"),
+    ("pretrain.model.mae.mask_ratio=2", "model.mae.mask_ratio"),
+    ("pretrain.model.mocov3.temperature=0", "model.mocov3.temperature"),
     ("selection.k=0", "k"),
 ])
 def test_bad_config_anywhere_fails_before_work(override, field):

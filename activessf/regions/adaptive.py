@@ -36,7 +36,8 @@ from activessf.regions.adaptive_colour import (
     stain_components,
     typical_rbc_density,
 )
-from activessf.regions.adaptive_scale import beyond, disk, rbc_diameter, within
+from activessf.regions.adaptive_grow import grow_nuclei
+from activessf.regions.adaptive_scale import disk, fill_holes, rbc_diameter, within
 from activessf.regions.common import denoise
 from activessf.regions.config import DefaultCRFParams
 from activessf.regions.types import Region
@@ -85,12 +86,7 @@ def find_regions_default(rgb: np.ndarray, params: DefaultCRFParams, seed: int) -
     labels, objects = stained_objects(stain, d, params)
     wanted = [o for o in objects if o.kind in params.keep_kinds]
     cells = cell_masks(blurred, labels, wanted, eosin, other, red, d, params)
-    regions = []
-    for obj in wanted:
-        region = cell_region(obj, cells)
-        if region.fill_rate >= params.min_fill_rate:
-            regions.append(region)
-    return regions
+    return [r for r in cell_regions(wanted, cells) if r.fill_rate >= params.min_fill_rate]
 
 
 def stained_objects(stain: np.ndarray, d: float, params: DefaultCRFParams) -> tuple[np.ndarray, list[StainedObject]]:
@@ -156,10 +152,11 @@ def cell_masks(
     cells = stained.copy()
     nucleated = [o.label for o in objects if o.kind == "nucleated"]
     if params.grow_margin_d > 0 and nucleated:
-        grown = grow_nuclei(rgb, stained, eosin, other, red, d, params)
+        boxes = [(o.label, o.box) for o in objects if o.kind == "nucleated"]
+        win, grown = grow_nuclei(rgb, stained, boxes, eosin, other, red, d, params)
         is_nucleated = np.zeros(len(keep), bool)
         is_nucleated[nucleated] = True
-        cells = np.where(is_nucleated[grown], grown, cells)
+        cells[win] = np.where(is_nucleated[grown], grown, cells[win])
     # A platelet is granular: its stained pixels are speckled; its body is their closed hull.
     kernel = disk(params.strand_radius_d * d)
     pad = kernel.shape[0]
@@ -169,72 +166,31 @@ def cell_masks(
             own = (stained[y : y + h, x : x + w] == obj.label).astype(np.uint8)
             # Zero padding, so that the closing cannot grow the body along its box edges.
             own = cv2.copyMakeBorder(own, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-            body = ndi.binary_fill_holes(cv2.morphologyEx(own, cv2.MORPH_CLOSE, kernel))[pad:-pad, pad:-pad]
+            body = fill_holes(cv2.morphologyEx(own, cv2.MORPH_CLOSE, kernel))[pad:-pad, pad:-pad] > 0
             view = cells[y : y + h, x : x + w]
             view[body & (view == 0)] = obj.label
     return cells
 
 
-def grow_nuclei(
-    rgb: np.ndarray,
-    stained: np.ndarray,
-    eosin: np.ndarray,
-    other: np.ndarray,
-    red: np.ndarray,
-    d: float,
-    params: DefaultCRFParams,
-) -> np.ndarray:
-    """Marker-controlled watershed of the cells around the stained objects.
-
-    Seeds: each object's stained pixels dilated by ``seed_ring_d`` (past the nuclear edge, into
-    the cytoplasm: a flood from the nucleus itself would stop at the nuclear edge, the cell's
-    strongest); one outside label on background pixels, on red-cell cores and beyond
-    ``grow_margin_d``. Each cell then extends to the strongest colour edge between its seed
-    and the outside, i.e. the edge of its cytoplasm.
+def cell_regions(objects: list[StainedObject], cells: np.ndarray) -> list[Region]:
+    """The box of each object's cell pixels.
 
     Args:
-        rgb: Denoised image ``[H, W, 3]`` uint8.
-        stained: ``[H, W]`` int32 object labels on their stained pixels.
-        eosin, other: ``[H, W]`` dye components.
-        red: ``[H, W]`` bool red-cell mask.
-        d: Red-cell diameter in pixels.
-        params: Preset parameters.
-
-    Returns:
-        ``[H, W]`` int32 cell labels (compact bodies joined to their seed), 0 elsewhere.
-    """
-    near = within(stained > 0, params.grow_margin_d * d)
-    markers = cv2.dilate(stained.astype(np.float32), disk(params.seed_ring_d * d)).astype(np.int32)
-    cone = other < np.tan(np.radians(params.rbc_cone_deg)) * eosin
-    red_core = beyond(red & cone, params.strand_radius_d * d)
-    background = np.hypot(eosin, other) < params.background_od
-    outside = int(stained.max()) + 1
-    markers[((red_core | background) & (markers == 0)) | ~near] = outside
-    # Smoothing at a fraction of d hides granules and chromatin, whose edges are not the cell's.
-    smooth = cv2.GaussianBlur(rgb, (0, 0), max(0.5, params.edge_sigma_d * d))
-    cv2.watershed(np.ascontiguousarray(smooth[..., ::-1]), markers)
-    cells = np.where((markers > 0) & (markers != outside) & near, markers, 0)
-    # A cell body is compact: an opening cuts the thin strands a basin can leak along red-cell
-    # rims, and only what stays joined to a stained object is kept.
-    body = cv2.morphologyEx((cells > 0).astype(np.uint8), cv2.MORPH_OPEN, disk(params.strand_radius_d * d))
-    _, parts = cv2.connectedComponents(body | (stained > 0).astype(np.uint8))
-    joined = np.zeros(int(parts.max()) + 1, bool)
-    joined[np.unique(parts[stained > 0])] = True
-    return np.where(joined[parts] & (body > 0), cells, stained).astype(np.int32)
-
-
-def cell_region(obj: StainedObject, cells: np.ndarray) -> Region:
-    """The box of one object's cell pixels.
-
-    Args:
-        obj: The stained object.
+        objects: The stained objects (each has cell pixels: at least its own stain).
         cells: ``[H, W]`` int32 cell labels from ``cell_masks``.
 
     Returns:
-        The region; its fill rate is cell pixels over box pixels.
+        One region per object that has cell pixels, in order; its fill rate is cell pixels
+        over box pixels.
     """
-    ys, xs = np.nonzero(cells == obj.label)
-    x, y = int(xs.min()), int(ys.min())
-    w, h = int(xs.max()) - x + 1, int(ys.max()) - y + 1
-    area = len(xs)
-    return Region(x=x, y=y, w=w, h=h, area=area, fill_rate=area / float(w * h), kind=obj.kind)
+    # One pass finds every label's box; each area is then counted inside its box only.
+    slices = ndi.find_objects(cells)
+    regions = []
+    for obj in objects:
+        if obj.label > len(slices) or slices[obj.label - 1] is None:
+            continue
+        rows, cols = slices[obj.label - 1]
+        area = int(np.count_nonzero(cells[rows, cols] == obj.label))
+        y, x, h, w = rows.start, cols.start, rows.stop - rows.start, cols.stop - cols.start
+        regions.append(Region(x=x, y=y, w=w, h=h, area=area, fill_rate=area / float(w * h), kind=obj.kind))
+    return regions

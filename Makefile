@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo test test-fast test-quick bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP)
 # The pure suite (no Ray runtime started): what to run while you work.
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not ray" --durations=10
+
+# Everything but the few slowest tests (job submit, sweeps, fine-tune resume, SIGINT).
+test-quick: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" --durations=10
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_regions.py

@@ -47,7 +47,7 @@ def fixed_source(folder: Path, folds: pa.Table) -> dict:
 def oof_features(out: Path, folds: pa.Table, fold: int, executor: str) -> tuple[list[str], np.ndarray]:
     """Features of every labeled crop from a backbone trained without ``fold``'s crops."""
     from activessf.config import build_config
-    from activessf.distributed.feature_backbone import train_feature_backbone, with_backbone
+    from activessf.stages.feature_backbone import train_feature_backbone, with_backbone
     from activessf.distributed.features import run_features
     from activessf.features.config import FeaturesConfig
 

@@ -4,10 +4,11 @@ Runs the real stages (region filtering, central labeled crops, the ``labeled`` f
 Ray Train, features, selection) and then, in this benchmark only, reads ``unlabeled_truth.csv``
 to score the selection, a seeded random subset of the same size and the whole pool: relevance
 (central cell of a labeled class), the four rarest labeled classes' share, the effective number
-of classes, and the Jaccard overlap of the selected sets over K-means seeds.
+of classes, and the Jaccard overlap of the selected sets over K-means seeds (``paper`` rule; the
+``balanced`` rule has no K-means), for each selection rule.
 
     nice -n 5 .venv/bin/python benchmarks/bench_selection.py --data ../shared/data \\
-        --sources random labeled --backbone resnet18 --img-size 64 [--limit-labeled N] [--limit-pool N]
+        --sources random labeled --backbone resnet18 --img-size 64 [--rules balanced paper] [--set alpha=0.5]
 
 Prints a table and writes ``<out>/bench_selection.json``.
 """
@@ -28,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from activessf.config import build_config  # noqa: E402
 from activessf.features.config import FeaturesConfig  # noqa: E402
+from activessf.io.markers import fingerprint  # noqa: E402
 from activessf.selection.config import SelectionConfig  # noqa: E402
 from activessf.selection.stage import run_select  # noqa: E402
 from benchmarks.selection_metrics import RARE, mean_jaccard, mix_metrics, pool_truth, random_subset  # noqa: E402
@@ -72,7 +74,7 @@ def prepare_regions(args, out: Path) -> tuple[Path, Path]:
 
 def source_features(source: str, args, out: Path, labeled: Path, pool: Path) -> tuple[Path, float]:
     """Labeled and pool features of one source; returns the folder and the seconds it took."""
-    from activessf.distributed.feature_backbone import train_feature_backbone, with_backbone
+    from activessf.stages.feature_backbone import train_feature_backbone, with_backbone
     from activessf.distributed.features import run_features
 
     sets = [f"source={source}", f"backbone={args.backbone}", f"img_size={args.img_size}",
@@ -88,37 +90,44 @@ def source_features(source: str, args, out: Path, labeled: Path, pool: Path) -> 
     return folder, time.perf_counter() - t0
 
 
-def selected_ids(folder: Path, seed: int, overrides: list[str]) -> tuple[set, list[str], dict]:
-    """Run the selection with K-means seed ``seed``: (selected ids, every pool id, report)."""
-    scfg = build_config(SelectionConfig, None, overrides + [f"seed={seed}"])
-    sel_dir = folder / f"select_seed{seed}"
+def selected_ids(folder: Path, seed: int, overrides: list[str], rule: str) -> tuple[set, list[str], dict]:
+    """Run the selection ``rule`` with K-means seed ``seed``: (selected ids, every pool id, report)."""
+    scfg = build_config(SelectionConfig, None, [f"rule={rule}"] + overrides + [f"seed={seed}"])
+    # The paper rule keeps its historical folder names (select_seed<N>).
+    sel_dir = folder / (f"select_seed{seed}" if rule == "paper" and not overrides else
+                        f"select_{rule}_{fingerprint(overrides)[:6]}_seed{seed}")
     run_select(str(folder / "feat_labeled"), str(folder / "feat_pool"), str(sel_dir), scfg)
     table = pq.read_table(sel_dir / "selection.parquet", columns=["id", "selected"]).to_pydict()
     report = json.loads((sel_dir / "report.json").read_text())
     return {i for i, s in zip(table["id"], table["selected"]) if s}, sorted(table["id"]), report
 
 
-def evaluate_source(source: str, args, out: Path, labeled: Path, pool: Path, info: dict, classes: list[str]) -> dict:
-    """Selection (seed 0), its same-size random subset, Jaccard over seeds, timing."""
+def evaluate_source(source: str, args, out: Path, labeled: Path, pool: Path, info: dict, classes: list[str]) -> list[dict]:
+    """Per rule: selection (seed 0), its same-size random subset, Jaccard over seeds, timing."""
     folder, feat_s = source_features(source, args, out, labeled, pool)
-    runs = [selected_ids(folder, s, args.overrides) for s in range(args.seeds)]
-    chosen, every, report = runs[0]
-    rand = random_subset(every, len(chosen), seed=0)
-    return {"source": source + args.tag, "features_s": round(feat_s, 1), "warning": report.get("warning"),
-            "selection": mix_metrics(sorted(chosen), info, classes), "random_subset": mix_metrics(rand, info, classes),
-            "pool": mix_metrics(every, info, classes), "n_selected_per_seed": [len(r[0]) for r in runs],
-            "jaccard_over_seeds": mean_jaccard([r[0] for r in runs])}
+    results = []
+    for rule in args.rules:
+        # The balanced rule has no K-means: one run stands for every seed.
+        runs = [selected_ids(folder, s, args.overrides, rule) for s in range(args.seeds if rule == "paper" else 1)]
+        chosen, every, report = runs[0]
+        rand = random_subset(every, len(chosen), seed=0)
+        results.append({"source": source + args.tag, "rule": rule, "features_s": round(feat_s, 1),
+                        "warning": report.get("warning"), "selection": mix_metrics(sorted(chosen), info, classes),
+                        "random_subset": mix_metrics(rand, info, classes), "pool": mix_metrics(every, info, classes),
+                        "n_selected_per_seed": [len(r[0]) for r in runs],
+                        "jaccard_over_seeds": mean_jaccard([r[0] for r in runs])})
+    return results
 
 
 def print_table(results: list[dict]) -> None:
     cols = ("n", "relevance", "central", "rare_share", "effective_classes")
-    print(f"\n{'source':<9}{'set':<15}" + "".join(f"{c:>19}" for c in cols) + f"{'jaccard(5 seeds)':>18}")
+    print(f"\n{'source':<9}{'rule':<10}{'set':<15}" + "".join(f"{c:>19}" for c in cols) + f"{'jaccard(seeds)':>18}")
     for r in results:
         for name in ("selection", "random_subset", "pool"):
             m = r[name]
             vals = [f"{m['n']:>19}"] + [f"{m[c]:>19.3f}" for c in cols[1:]]
             jac = f"{r['jaccard_over_seeds']:>18.3f}" if name == "selection" else " " * 18
-            print(f"{r['source']:<9}{name:<15}" + "".join(vals) + jac)
+            print(f"{r['source']:<9}{r['rule']:<10}{name:<15}" + "".join(vals) + jac)
         ratio = r["selection"]["rare_share"] / max(1e-9, r["pool"]["rare_share"])
         print(f"{'':<9}rare share vs pool: {ratio:.2f}x (goal >= 1.3); relevance "
               f"{r['selection']['relevance'] - r['pool']['relevance']:+.3f} vs pool (goal >= 0); "
@@ -142,6 +151,7 @@ def main() -> None:
     ap.add_argument("--limit-labeled", type=int, default=None)
     ap.add_argument("--limit-pool", type=int, default=None)
     ap.add_argument("--tag", default="", help="suffix of the source folders and the JSON (e.g. _mae)")
+    ap.add_argument("--rules", nargs="+", default=["balanced", "paper"], choices=["balanced", "paper"])
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="selection.* overrides")
     args = ap.parse_args()
     out = Path(args.out)
@@ -149,7 +159,7 @@ def main() -> None:
     labeled, pool = prepare_regions(args, out)
     info = pool_truth(pool, Path(args.data) / "pbc11" / "unlabeled_truth.csv")
     classes = sorted(p.name for p in (Path(args.data) / "pbc11" / "labeled").iterdir() if p.is_dir())
-    results = [evaluate_source(s, args, out, labeled, pool, info, classes) for s in args.sources]
+    results = [r for s in args.sources for r in evaluate_source(s, args, out, labeled, pool, info, classes)]
     print_table(results)
     body = {"args": vars(args), "rare_classes": list(RARE), "labeled_classes": classes, "results": results}
     path = out / f"bench_selection{args.tag}.json"

@@ -34,7 +34,7 @@ def labeled_crops(tmp_path_factory, shared_data):
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory, labeled_crops, ray_session):
     """A fine-tune folder with 2 folds and the final fit (``final/model.safetensors``)."""
-    from activessf.distributed.finetune import run_finetune
+    from activessf.stages.finetune import run_finetune
     from activessf.finetune.config import FinetuneConfig
 
     out = tmp_path_factory.mktemp("ft") / "vit"

@@ -56,7 +56,7 @@ def _run_features(args: argparse.Namespace) -> int:
 
     try:
         if args.train_on:
-            from activessf.distributed.feature_backbone import train_feature_backbone, with_backbone
+            from activessf.stages.feature_backbone import train_feature_backbone, with_backbone
 
             if cfg.source != "labeled":
                 raise UsageError(f"--train-on trains a labeled backbone; features.source is {cfg.source}")
@@ -102,10 +102,13 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     from activessf.pretrain.config import PretrainConfig
 
     cfg = build_config(PretrainConfig, args.config, _overrides(args, method="model.method"), section="pretrain")
-    from activessf.distributed.pretrain import run_pretrain
+    from activessf.stages.pretrain import run_pretrain
+    from activessf.pipeline.track import track_command
 
     try:
-        paths = run_pretrain(args.data, args.output, cfg)
+        with track_command("pretrain", args.output, cfg, args.config, args.overrides) as tracked:  # MLflow
+            paths = run_pretrain(args.data, args.output, cfg)
+            tracked.finish(paths["completed"])
     except (InputError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from exc
     state = "complete" if paths["completed"] else f"stopped after epoch {paths['epochs_done']}"
@@ -125,10 +128,13 @@ def _run_finetune(args: argparse.Namespace) -> int:
     from activessf.finetune.config import FinetuneConfig
 
     cfg = build_config(FinetuneConfig, args.config, _overrides(args, init="model.init", model="model.name"), section="finetune")
-    from activessf.distributed.finetune import run_finetune
+    from activessf.stages.finetune import run_finetune
+    from activessf.pipeline.track import track_command
 
     try:
-        paths = run_finetune(args.labeled, args.output, cfg, folds_path=args.folds)
+        with track_command("finetune", args.output, cfg, args.config, args.overrides) as tracked:  # MLflow
+            paths = run_finetune(args.labeled, args.output, cfg, folds_path=args.folds)
+            tracked.finish(paths["completed"])
     except (InputError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from exc
     if not paths["completed"]:
@@ -167,6 +173,10 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", help="run folder (shortcut for --set pipeline.output=...)")
     p.add_argument("--labeled", help="labeled ImageFolder (shortcut for --set pipeline.labeled=...)")
     p.add_argument("--unlabeled", help="unlabeled images/slides (shortcut for --set pipeline.unlabeled=...)")
+    p.add_argument("--until", metavar="STAGE", help="stop after this stage (e.g. selection, pretrain, finetune, or "
+                   "an exact name such as features_pool); rerun without it to continue")
+    p.add_argument("--only", metavar="ARM", action="append", default=[],
+                   help="run only this arm's stages (its name or folder slug; repeatable); no comparison")
 
 
 def _run_pipeline(args: argparse.Namespace) -> int:
@@ -174,10 +184,13 @@ def _run_pipeline(args: argparse.Namespace) -> int:
 
     shortcuts = {"output": "pipeline.output", "labeled": "pipeline.labeled", "unlabeled": "pipeline.unlabeled"}
     plan = build_plan(args.config, _overrides(args, **shortcuts))
-    from activessf.pipeline.run import StageStopped, run_pipeline
+    from activessf.pipeline.run import StageStopped, run_pipeline, stages
+    from activessf.pipeline.scope import scope_stages
 
+    if args.until or args.only:  # a wrong stage or arm name fails before Ray starts
+        scope_stages(stages(plan, None), plan, args.until, args.only)
     try:
-        result = run_pipeline(plan)
+        result = run_pipeline(plan, until=args.until, only=args.only)
     except (InputError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from exc
     except StageStopped as exc:
@@ -195,7 +208,7 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
 def _run_sweep(args: argparse.Namespace) -> int:
     if not args.config:
         raise UsageError("--config is required: a pipeline YAML with a sweep: section (see configs/sweep.yaml)")
-    from activessf.distributed.sweep import run_sweep
+    from activessf.pipeline.sweep import run_sweep
 
     result = run_sweep(args.config, _overrides(args, output="sweep.output"))
     print(afs.read_bytes(result["paths"]["md"]).decode("utf-8"))

@@ -1,8 +1,8 @@
-"""Ray Tune sweeps of the selection (and any pretrain / finetune field) over the saved folds.
+"""The Ray Tune layer of a sweep: the trial function, the search space, the Tuner and its rows.
 
-The driver runs the shared stages once (regions, features of labeled and pool crops) and writes
-one folds file; every trial reads that file, so all trials are scored on the same five folds
-(folds are never a search dimension). A trial is a Tune function:
+The driver (``activessf.pipeline.sweep``) runs the shared stages once (regions, features of
+labeled and pool crops) and writes one folds file; every trial reads that file, so all trials are
+scored on the same five folds (folds are never a search dimension). A trial is a Tune function:
 
 * ``cheap``: selection, a short in-process pretraining and a frozen-feature probe per fold
   (``activessf.sweep.objective``), for CPU-scale sweeps;
@@ -28,22 +28,20 @@ import ray
 from ray import tune
 
 from activessf.config import build_config
-from activessf.distributed.runtime import ensure_ray
-from activessf.evaluation.folds import ensure_folds, folds_digest, read_folds
+from activessf.evaluation.folds import folds_digest, read_folds
 from activessf.finetune.config import FinetuneConfig
 from activessf.io import fs as afs
 from activessf.io.items import crop_items
-from activessf.pipeline.plan import Plan, build_plan
-from activessf.pipeline.run import StateLog, _run_stage, stages
 from activessf.pretrain.config import PretrainConfig
 from activessf.selection.config import SelectionConfig
-from activessf.sweep.config import SweepConfig, as_overrides, example_values
-from activessf.sweep.results import sort_rows, write_best_yaml, write_results
+from activessf.sweep.config import SweepConfig, as_overrides
+from activessf.sweep.results import sort_rows
 from activessf.sweep.state_digest import record as record_state, verify as verify_state
 from activessf.distributed.sweep_full import full_objective
 from activessf.tracking import Tracker, TrackingConfig
 
-SHARED_STAGES = ("regions_pool", "regions_labeled", "labeled_crops", "feature_backbone", "features_labeled", "features_pool")
+# Test-only fault injection: the first trial to start fails once (exercises restore).
+FAIL_ONE_ENV = "ACTIVESSF_TEST_FAIL_ONE_TRIAL"
 
 
 def trial_configs(sweep_yaml: str, overrides: list[str], params: dict[str, Any]) -> tuple:
@@ -54,21 +52,11 @@ def trial_configs(sweep_yaml: str, overrides: list[str], params: dict[str, Any])
             build_config(FinetuneConfig, sweep_yaml, sets, section="finetune"))
 
 
-def prepare_shared(plan: Plan, folds_path: str) -> dict[str, Any]:
-    """Run the shared data stages once and write the sweep's folds; what every trial reads."""
-    log, fps = StateLog(plan.root), {}
-    todo = [st for st in stages(plan, log) if st.name in SHARED_STAGES]
-    for i, st in enumerate(todo, 1):
-        _run_stage(st, fps, log, f"[shared {i}/{len(todo)}] {st.name}")
-    items = crop_items(plan.labeled_crops(), labeled=True)
-    ft = plan.arms[next(iter(plan.arms))][2].train
-    folds = ensure_folds(folds_path, items["id"].to_pylist(), items["label"].to_pylist(), ft.n_folds, ft.folds_seed)
-    return {"features_labeled": plan.path("features_labeled"), "features_pool": plan.path("features_pool"),
-            "labeled_crops": plan.labeled_crops(), "folds_path": folds_path, "folds_digest": folds_digest(folds)}
-
-
 def _attempt(trial_dir: str, trial_id: str, fail_one: bool) -> None:
-    """Count the trial's attempts in its folder; with ``fail_one`` the first trial to start fails once."""
+    """Count the trial's attempts in its folder; with ``fail_one`` the first trial to start fails once.
+
+    ``fail_one`` is a test-only fault (``FAIL_ONE_ENV``, read by the driver), not a config field.
+    """
     afs.makedirs(trial_dir)
     with open(os.path.join(trial_dir, "attempts.txt"), "a") as fh:
         fh.write("attempt\n")
@@ -79,7 +67,7 @@ def _attempt(trial_dir: str, trial_id: str, fail_one: bool) -> None:
         os.close(os.open(os.path.join(os.path.dirname(trial_dir), ".debug_failed"), os.O_CREAT | os.O_EXCL))
     except FileExistsError:
         return
-    raise RuntimeError(f"sweep.debug_fail_one_trial: trial {trial_id} fails its first attempt")
+    raise RuntimeError(f"{FAIL_ONE_ENV}: trial {trial_id} fails its first attempt")
 
 
 def sweep_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
@@ -92,7 +80,7 @@ def sweep_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
     afs.makedirs(trial_dir)
     with open(os.path.join(trial_dir, "params.json"), "w") as fh:
         fh.write(json.dumps({k: params.get(k) for k in sweep.parsed_space()}, sort_keys=True))
-    _attempt(trial_dir, trial_id, sweep.debug_fail_one_trial)
+    _attempt(trial_dir, trial_id, ctx.get("fail_one", False))
     sel, pre, ft = trial_configs(ctx["yaml"], ctx["overrides"], params)
     shared, folds = ctx["shared"], read_folds(ctx["shared"]["folds_path"])
     digest = folds_digest(folds)
@@ -213,27 +201,18 @@ def _rows(grid, params: list[str], n_folds: int, out: str) -> list[dict]:
     return sort_rows(rows)
 
 
-def run_sweep(sweep_yaml: str, overrides: list[str] | None = None) -> dict[str, Any]:
-    """Run (or resume) the sweep described by ``sweep_yaml``; write results, best YAML and plot.
+def tune_sweep(sweep: SweepConfig, ctx: dict[str, Any], ft: FinetuneConfig, tracking: TrackingConfig) -> list[dict]:
+    """Run (or restore) the Tune experiment and return one row per trial, best first.
 
     Args:
-        sweep_yaml: Pipeline YAML with a ``sweep`` section.
-        overrides: ``section.key=value`` strings (as for ``activessf run``).
-
-    Returns:
-        ``rows`` (one per trial, best first), ``best`` (row or None), ``paths`` and ``folds_digest``.
+        sweep: The sweep section.
+        ctx: What every trial reads: ``sweep``, ``yaml``, ``overrides``, ``output`` and ``shared``
+            (paths of the shared stages' outputs and the folds file).
+        ft: The fine-tuning config (folds and per-trial resources).
+        tracking: MLflow settings (one MLflow run per trial via Ray's ``MLflowLoggerCallback``).
     """
-    overrides = list(overrides or [])
-    sweep = build_config(SweepConfig, sweep_yaml, overrides, section="sweep")
-    out = sweep.output if "://" in sweep.output else os.path.abspath(sweep.output)
-    shared_dir = sweep.shared_output or afs.join(out, "shared")
-    plan = build_plan(sweep_yaml, overrides + [f"pipeline.output={json.dumps(shared_dir)}"])
-    for values in example_values(sweep.parsed_space()):
-        trial_configs(sweep_yaml, overrides, values)  # fail fast on a value no config accepts
-    ensure_ray()
-    shared = prepare_shared(plan, afs.join(out, "folds.parquet"))
-    ft = trial_configs(sweep_yaml, overrides, {})[2]
-    ctx = {"sweep": sweep, "yaml": os.path.abspath(sweep_yaml), "overrides": overrides, "output": out, "shared": shared}
+    out = ctx["output"]
+    ctx = ctx | {"fail_one": os.environ.get(FAIL_ONE_ENV) == "1"}
     # A full trial only drives its trainers (which request their own CPUs/GPUs); Tune needs a
     # non-empty bundle, so it gets a sliver of a CPU.
     resources = ({"cpu": sweep.cpus_per_trial, "gpu": sweep.gpus_per_trial} if sweep.objective == "cheap"
@@ -241,18 +220,11 @@ def run_sweep(sweep_yaml: str, overrides: list[str] | None = None) -> dict[str, 
     trainable = tune.with_resources(tune.with_parameters(sweep_trial, ctx=ctx), resources)
     storage = sweep.storage_path or afs.join(out, "tune")
     tuner = _tuner(sweep, trainable, storage, ft.train.n_folds, _concurrency(sweep, ft), out,
-                   _mlflow_callbacks(plan.tracking, out))
+                   _mlflow_callbacks(tracking, out))
     try:
         grid = tuner.fit()
     finally:
         # Finished, failed or interrupted: Tune has saved its state; sign what it wrote.
         if not afs.is_remote(storage) and os.path.isdir(afs.join(storage, sweep.name)):
             record_state(afs.join(storage, sweep.name), out)
-    params = list(sweep.parsed_space())
-    rows = _rows(grid, params, ft.train.n_folds, out)
-    paths = {"json": afs.join(out, "results.json"), "md": afs.join(out, "results.md"), "png": afs.join(out, "objective.png")}
-    write_results(paths, rows, params, sweep.metric)
-    best = next((r for r in rows if r["status"] == "DONE" and r["mean"] is not None), None)
-    if best is not None:
-        paths["best"] = write_best_yaml(afs.join(out, "best.yaml"), sweep_yaml, best, sweep.metric, afs.join(out, "best_run"))
-    return {"rows": rows, "best": best, "paths": paths, "folds_digest": shared["folds_digest"]}
+    return _rows(grid, list(sweep.parsed_space()), ft.train.n_folds, out)

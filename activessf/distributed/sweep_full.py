@@ -13,11 +13,12 @@ from typing import Callable
 import pyarrow as pa
 
 from activessf.config import from_dict, to_dict
-from activessf.distributed.finetune import _fold_inputs, fit_fold
-from activessf.distributed.pretrain import run_pretrain
+from activessf.distributed.finetune import fit_fold
+from activessf.stages.pretrain import run_pretrain
 from activessf.evaluation.folds import folds_digest, num_folds, scored_apart
 from activessf.finetune.config import FinetuneConfig
 from activessf.finetune.freshness import finetune_fingerprint
+from activessf.finetune.inputs import fold_inputs
 from activessf.finetune.outputs import fold_done, load_fold, write_fold
 from activessf.io.items import crop_items
 from activessf.io.markers import files_stamp
@@ -58,7 +59,7 @@ def full_objective(
     scores = []
     for fold in range(num_folds(folds)):
         if not fold_done(ft_dir, fold, fp):
-            inputs = _fold_inputs(labeled, folds, fold, classes) | tags
+            inputs = fold_inputs(labeled, folds, fold, classes, **tags)
             write_fold(ft_dir, inputs, fit_fold(inputs, cfg, cfg.train.storage_path or storage), cfg.method_name())
         scores.append(load_fold(ft_dir, fold)[metric])
         report(scores, n_selected)

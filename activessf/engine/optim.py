@@ -1,22 +1,11 @@
-"""Optimiser, per-step learning-rate schedule and precision for pretraining (no Ray)."""
+"""Per-step learning-rate schedule and precision shared by every training run (no Ray)."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
-import torch.nn as nn
-from timm.optim import create_optimizer_v2
 from torch.optim.lr_scheduler import LambdaLR
-
-
-def build_optimizer(method: nn.Module, lr: float, weight_decay: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
-    """AdamW with no decay on 1-D params (norms, biases) and ``method.no_weight_decay()`` names.
-
-    Built on the bare module, before any DDP wrapping (the parameters are the same objects).
-    """
-    return create_optimizer_v2(method, opt="adamw", lr=lr, weight_decay=weight_decay, betas=tuple(betas))
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: float) -> float:
@@ -86,31 +75,3 @@ def make_scaler(amp_dtype: torch.dtype | None, device: torch.device) -> torch.am
     if amp_dtype is torch.float16:
         return torch.amp.GradScaler(device.type)
     return None
-
-
-def build_training(method: nn.Module, cfg: Any, num_batches: int, device: torch.device) -> dict[str, Any]:
-    """Optimiser, scheduler, scaler and autocast dtype from a ``PretrainConfig``.
-
-    Args:
-        method: The bare method module, already on ``device``.
-        cfg: ``PretrainConfig``; the LR follows ``cfg.resolved_lr()``.
-        num_batches: Micro-batches per epoch on this worker.
-        device: Training device.
-
-    Returns:
-        Dict with ``optimizer``, ``scheduler``, ``scaler``, ``amp_dtype``, ``lr``, ``steps_per_epoch``.
-    """
-    o = cfg.optim
-    lr = cfg.resolved_lr()
-    optimizer = build_optimizer(method, lr, o.weight_decay, tuple(o.betas))
-    steps = steps_per_epoch(num_batches, o.accum_steps)
-    scheduler = build_scheduler(optimizer, steps, o.epochs, o.warmup_epochs, lr, o.min_lr)
-    amp_dtype = resolve_precision(cfg.train.precision, device)
-    return {
-        "optimizer": optimizer,
-        "scheduler": scheduler,
-        "scaler": make_scaler(amp_dtype, device),
-        "amp_dtype": amp_dtype,
-        "lr": lr,
-        "steps_per_epoch": steps,
-    }

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from activessf.engine.optim import build_training
+from activessf.engine.optim import steps_per_epoch
 from activessf.engine.state import unwrap
+from activessf.engine.training import TrainingState, build_training_state
 
 log = logging.getLogger(__name__)
 
@@ -76,77 +77,57 @@ def _no_sync(model: nn.Module, sync: bool):
     return model.no_sync()
 
 
-def _optimizer_step(model: nn.Module, optimizer, scaler, clip_grad: float | None) -> None:
-    if scaler is not None:
-        scaler.unscale_(optimizer)
-    if clip_grad is not None:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
-    if scaler is not None:
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-
-
 def train_one_epoch(
     method: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
+    training: TrainingState,
     batches: Iterable[Any],
     device: torch.device,
     accum_steps: int = 1,
-    amp_dtype: torch.dtype | None = None,
     log_every: int = 0,
-    scaler: torch.amp.GradScaler | None = None,
     clip_grad: float | None = None,
-    total_steps: int | None = None,
+    step_hook: bool = True,
 ) -> EpochStats:
     """Train one pass over ``batches``; the scheduler steps once per optimiser step.
 
     Args:
         method: Method module (bare or DDP-wrapped) with ``views`` on the bare module.
-        optimizer, scheduler: Built for this method (see ``activessf.engine.optim``).
+        training: Optimiser, schedule and precision built for this method.
         batches: Iterable of uint8 ``[N, H, W, 3]`` batches or dicts with ``"image"``.
         device: Where the batch, views and model run.
         accum_steps: Micro-batches per optimiser step; the last group of an epoch may be shorter.
-        amp_dtype: Autocast dtype or None for fp32.
         log_every: Log loss every this many micro-batches (0 = never).
-        scaler: ``GradScaler`` for fp16, else None.
         clip_grad: Max gradient norm or None.
-        total_steps: Optimiser steps of the whole run; with it, a method that defines
-            ``on_step(progress)`` is called after every optimiser step with
-            ``progress = steps done / total_steps`` in [0, 1] (e.g. MoCo's momentum schedule).
+        step_hook: Call the method's ``on_step(progress)``, if it defines one, after every
+            optimiser step with ``progress = steps done / training.total_steps`` in [0, 1]
+            (e.g. MoCo's momentum schedule).
 
     Returns:
         :class:`EpochStats` for this worker.
     """
     core = unwrap(method)
     method.train()
-    optimizer.zero_grad(set_to_none=True)
+    training.optimizer.zero_grad(set_to_none=True)
     loss_sum = torch.zeros((), device=device)
     n_batches = images = steps = pending = 0
-    lr = optimizer.param_groups[0]["lr"]
-    on_step = getattr(core, "on_step", None) if total_steps else None
+    lr = training.optimizer.param_groups[0]["lr"]
+    on_step = getattr(core, "on_step", None) if step_hook else None
     start = time.perf_counter()
     for batch, last in _with_last(batches):
         x = core.views(batch_images(batch).to(device, non_blocking=True))
         pending += 1
         sync = pending == accum_steps or last
         with _no_sync(method, sync):
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            with training.autocast(device):
                 loss = method(x)["loss"]
             # A short final group keeps the 1/accum_steps scale (its step is proportionally smaller).
-            scaled = loss / accum_steps
-            (scaler.scale(scaled) if scaler is not None else scaled).backward()
+            training.backward(loss / accum_steps)
         if sync:
-            lr = optimizer.param_groups[0]["lr"]
-            _optimizer_step(method, optimizer, scaler, clip_grad)
-            scheduler.step()
+            lr = training.optimizer.param_groups[0]["lr"]
+            training.step(method, clip_grad)
             steps, pending = steps + 1, 0
             if on_step is not None:
                 # The scheduler's step count survives resume, so the progress does too.
-                on_step(min(1.0, scheduler.last_epoch / total_steps))
+                on_step(min(1.0, training.scheduler.last_epoch / max(1, training.total_steps)))
         loss_sum += loss.detach().float()
         n_batches += 1
         images += x.shape[0]
@@ -164,6 +145,12 @@ def train_one_epoch(
 EpochHook = Callable[[dict, list], None]
 
 
+def pretrain_training(method: nn.Module, cfg: Any, num_batches: int, device: torch.device) -> TrainingState:
+    """The :class:`TrainingState` of a ``PretrainConfig`` for ``num_batches`` micro-batches an epoch."""
+    steps = steps_per_epoch(num_batches, cfg.optim.accum_steps)
+    return build_training_state(method, cfg.optim, cfg.resolved_lr(), steps, cfg.train.precision, device)
+
+
 def fit(
     method: nn.Module,
     cfg: Any,
@@ -172,7 +159,7 @@ def fit(
     device: torch.device,
     *,
     model: nn.Module | None = None,
-    parts: dict | None = None,
+    training: TrainingState | None = None,
     start_epoch: int = 0,
     history: list[dict] | None = None,
     on_epoch_end: EpochHook | None = None,
@@ -186,7 +173,7 @@ def fit(
         num_batches: Micro-batches per epoch (sizes the LR schedule).
         device: Training device.
         model: What to call forward on (e.g. DDP around ``method``); defaults to ``method``.
-        parts: Output of ``build_training`` when the caller restored it; built here otherwise.
+        training: The :class:`TrainingState` when the caller restored it; built here otherwise.
         start_epoch: Completed epochs (a resumed run starts after them).
         history: Records of the completed epochs.
         on_epoch_end: ``hook(record, history)`` after each epoch; it may update ``record``
@@ -195,24 +182,13 @@ def fit(
     Returns:
         Per-epoch records: ``epoch`` (1-based) plus the :class:`EpochStats` fields.
     """
-    parts = parts or build_training(method, cfg, num_batches, device)
+    training = training or pretrain_training(method, cfg, num_batches, device)
     model = model if model is not None else method
     history = list(history or [])
     stop_after = cfg.train.stop_after_epochs
     for epoch in range(start_epoch, cfg.optim.epochs):
-        stats = train_one_epoch(
-            model,
-            parts["optimizer"],
-            parts["scheduler"],
-            batches_for_epoch(epoch),
-            device,
-            accum_steps=cfg.optim.accum_steps,
-            amp_dtype=parts["amp_dtype"],
-            log_every=cfg.train.log_every,
-            scaler=parts["scaler"],
-            clip_grad=cfg.optim.clip_grad,
-            total_steps=parts.get("steps_per_epoch", 0) * cfg.optim.epochs or None,
-        )
+        stats = train_one_epoch(model, training, batches_for_epoch(epoch), device, accum_steps=cfg.optim.accum_steps,
+                                log_every=cfg.train.log_every, clip_grad=cfg.optim.clip_grad)
         record = {"epoch": epoch + 1, **dataclasses.asdict(stats)}
         history.append(record)
         if on_epoch_end is not None:

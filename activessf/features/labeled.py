@@ -3,7 +3,7 @@
 The recipe is a fine-tuning config (``activessf.finetune``) built from ``features.labeled``: the
 same model builder, augmentation, optimiser and class-balanced sampling as fine-tuning, trained
 once on every labeled crop (the fine-tuning stage's *final fit*). Its pooled penultimate
-features then embed both the labeled and the pool crops. ``activessf.distributed.feature_backbone``
+features then embed both the labeled and the pool crops. ``activessf.stages.feature_backbone``
 runs it on Ray Train; :func:`train_local` runs the same epochs in this process (tests, ``--local``).
 
 Output folder: ``final/model.safetensors`` (timm classifier state dict; the feature stage loads it
@@ -13,7 +13,7 @@ with the head dropped) and ``final/final.json``, as fine-tuning's final fit writ
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ import torch
 from activessf.config import build_config
 from activessf.features.config import FeaturesConfig
 from activessf.finetune.config import FinetuneConfig
+from activessf.finetune.inputs import FoldRun
 
 WEIGHTS = os.path.join("final", "model.safetensors")
 
@@ -52,7 +53,7 @@ def backbone_finetune_config(cfg: FeaturesConfig, run_name: str = "feature_backb
     return build_config(FinetuneConfig, None, sets)
 
 
-def train_local(paths: Sequence[str], labels: Sequence[int], num_classes: int, cfg: FinetuneConfig) -> dict[str, Any]:
+def train_local(paths: Sequence[str], labels: Sequence[int], num_classes: int, cfg: FinetuneConfig) -> FoldRun:
     """Train the classifier in this process with the fine-tuning engine (one worker, CPU/GPU).
 
     Args:
@@ -62,26 +63,26 @@ def train_local(paths: Sequence[str], labels: Sequence[int], num_classes: int, c
         cfg: From :func:`backbone_finetune_config`.
 
     Returns:
-        ``model`` (state dict) and ``history`` (per-epoch records), like a Ray final fit.
+        The run (``model`` state dict, ``history``), like a Ray final fit.
     """
     from activessf.engine.state import seed_everything
     from activessf.finetune.data import Augment, class_weights, epoch_order, load_labeled, num_train_batches, train_batches
     from activessf.finetune.engine import build_loss, train_epoch
-    from activessf.finetune.model import build_classifier, build_ft_training
+    from activessf.finetune.model import build_classifier, finetune_training
 
     seed_everything(cfg.train.seed)
     device = torch.device("cuda" if cfg.train.use_gpu and torch.cuda.is_available() else "cpu")
     images, kept = load_labeled(list(paths), cfg.model.img_size)
     y = np.asarray(labels, np.int64)[kept]
     model = build_classifier(cfg.model, num_classes, cfg.train.seed).to(device)
-    parts = build_ft_training(model, cfg, num_train_batches(len(images), cfg.optim.batch_size), device)
+    training = finetune_training(model, cfg, num_train_batches(len(images), cfg.optim.batch_size), device)
     weights = class_weights(y, num_classes).to(device) if cfg.optim.class_balance == "loss_weights" else None
     loss_fn, augment, history = build_loss(cfg, None, weights), Augment(cfg.aug, cfg.model.img_size), []
     for epoch in range(1, cfg.optim.epochs + 1):
         # Seeded per epoch exactly as the Ray loop seeds rank 0.
         torch.manual_seed(cfg.train.seed * 1_000_003 + epoch * 1009)
         order = epoch_order(y, cfg.optim.class_balance == "sampling", cfg.train.seed * 1_000_003 + epoch)
-        rec = train_epoch(model, train_batches(images, y, order, cfg.optim.batch_size, augment), parts, loss_fn,
+        rec = train_epoch(model, train_batches(images, y, order, cfg.optim.batch_size, augment), training, loss_fn,
                           device, None, cfg.optim.clip_grad)
         history.append(rec | {"epoch": epoch})
-    return {"model": model.state_dict(), "history": history}
+    return FoldRun(history=history, epoch=cfg.optim.epochs, model=model.state_dict())

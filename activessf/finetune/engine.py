@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
-from typing import Any, Iterable
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -13,6 +12,7 @@ import torch.nn.functional as F
 from timm.data import Mixup
 from timm.loss import SoftTargetCrossEntropy
 
+from activessf.engine.training import TrainingState
 from activessf.finetune.config import FinetuneConfig
 
 
@@ -32,14 +32,10 @@ def build_loss(cfg: FinetuneConfig, mixup: Mixup | None, weights: torch.Tensor |
     return nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.aug.label_smoothing)
 
 
-def _autocast(device: torch.device, amp_dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext()
-
-
 def train_epoch(
     model: nn.Module,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-    parts: dict[str, Any],
+    training: TrainingState,
     loss_fn: nn.Module,
     device: torch.device,
     mixup: Mixup | None = None,
@@ -50,7 +46,7 @@ def train_epoch(
     Args:
         model: Classifier (possibly DDP-wrapped), logits ``[B, K]``.
         batches: ``(x [B, 3, S, S] float, y [B] long)`` pairs.
-        parts: ``optimizer``, ``scheduler``, ``scaler`` (or None), ``amp_dtype`` (or None).
+        training: Optimiser, schedule and precision of this model.
         loss_fn: Loss of (logits, targets); soft targets ``[B, K]`` when ``mixup`` is given.
         device: Training device.
         mixup: Optional timm ``Mixup`` (needs an even batch; odd batches are trimmed by one).
@@ -60,31 +56,21 @@ def train_epoch(
         ``loss`` (image-weighted mean), ``images``, ``seconds``, ``lr`` (after the last step).
     """
     model.train()
-    opt, sched, scaler = parts["optimizer"], parts["scheduler"], parts.get("scaler")
+    training.optimizer.zero_grad(set_to_none=True)
     total, seen, t0 = 0.0, 0, time.perf_counter()
     for x, y in batches:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if mixup is not None:
             n = len(x) - len(x) % 2
             x, y = mixup(x[:n], y[:n])
-        with _autocast(device, parts.get("amp_dtype")):
+        with training.autocast(device):
             loss = loss_fn(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
-        else:
-            loss.backward()
-        if clip_grad is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
-        scaler.step(opt) if scaler is not None else opt.step()
-        if scaler is not None:
-            scaler.update()
-        sched.step()
+        training.backward(loss)
+        training.step(model, clip_grad)
         total += float(loss.detach()) * len(x)
         seen += len(x)
     return {"loss": total / max(1, seen), "images": seen, "seconds": time.perf_counter() - t0,
-            "lr": max(g["lr"] for g in opt.param_groups)}
+            "lr": training.current_lr}
 
 
 @torch.no_grad()
@@ -94,7 +80,7 @@ def evaluate(model: nn.Module, batches: Iterable[torch.Tensor], device: torch.de
     model.eval()
     out = []
     for x in batches:
-        with _autocast(device, amp_dtype):
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = model(x.to(device, non_blocking=True))
         out.append(F.softmax(logits.float(), dim=1).cpu().numpy().astype(np.float64))
     if not out:

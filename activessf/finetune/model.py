@@ -7,9 +7,8 @@ from typing import Any
 import timm
 import torch
 import torch.nn as nn
-from timm.optim import create_optimizer_v2
 
-from activessf.engine.optim import build_scheduler, make_scaler, resolve_precision
+from activessf.engine.training import TrainingState, build_training_state
 from activessf.finetune.config import FinetuneConfig, FtModelConfig
 from activessf.models.descriptor import EncoderDescriptor, build_encoder_module, read_descriptor
 
@@ -116,26 +115,14 @@ class EncoderClassifier(nn.Module):
         return self.head(self.encoder(x))
 
 
-def build_ft_training(model: nn.Module, cfg: FinetuneConfig, steps_per_epoch: int, device: torch.device) -> dict[str, Any]:
-    """AdamW (layer-wise lr decay via timm), warm-up + cosine per step, precision.
+def finetune_training(model: nn.Module, cfg: FinetuneConfig, steps_per_epoch: int, device: torch.device) -> TrainingState:
+    """AdamW with layer-wise lr decay (timm), warm-up + cosine per step, precision.
 
     Args:
         model: The bare classifier, already on ``device``.
         cfg: Stage config.
         steps_per_epoch: Optimiser steps per epoch on this worker.
         device: Training device.
-
-    Returns:
-        ``optimizer``, ``scheduler``, ``scaler``, ``amp_dtype``, ``lr``, ``steps_per_epoch``.
     """
-    o = cfg.optim
-    lr = cfg.resolved_lr()
-    optimizer = create_optimizer_v2(model, opt="adamw", lr=lr, weight_decay=o.weight_decay,
-                                    betas=tuple(o.betas), layer_decay=o.layer_decay)
-    for group in optimizer.param_groups:
-        # timm's own schedulers apply lr_scale; LambdaLR scales the group's lr, so bake it in.
-        group["lr"] = lr * group.get("lr_scale", 1.0)
-    scheduler = build_scheduler(optimizer, steps_per_epoch, o.epochs, o.warmup_epochs, lr, o.min_lr)
-    amp_dtype = resolve_precision(cfg.train.precision, device)
-    return {"optimizer": optimizer, "scheduler": scheduler, "scaler": make_scaler(amp_dtype, device),
-            "amp_dtype": amp_dtype, "lr": lr, "steps_per_epoch": steps_per_epoch}
+    return build_training_state(model, cfg.optim, cfg.resolved_lr(), steps_per_epoch, cfg.train.precision, device,
+                                layer_decay=cfg.optim.layer_decay)

@@ -19,14 +19,12 @@ import pyarrow as pa
 from activessf.evaluation.compare import plot_confusions
 from activessf.evaluation.metrics import fold_metrics, run_report
 from activessf.finetune.freshness import recorded_fingerprint
+from activessf.finetune.inputs import FINAL, FoldInputs, FoldRun
 from activessf.io.atomic import (
     atomic_write_bytes,
     atomic_write_table,
     atomic_write_text,
 )
-
-
-FINAL = "final"
 
 
 def _fold_dir(output: str, fold: int) -> str:
@@ -48,26 +46,26 @@ def predictions_table(ids: Sequence[str], y: np.ndarray, proba: np.ndarray, clas
     })
 
 
-def write_fold(output: str, inputs: dict[str, Any], run: dict[str, Any], method: str) -> dict[str, Any]:
+def write_fold(output: str, inputs: FoldInputs, run: FoldRun, method: str) -> dict[str, Any]:
     """Predictions and metrics of one fold (test rows that failed to decode are counted, not scored).
 
     Args:
         output: Run folder.
-        inputs: ``fold``, ``classes``, ``test_ids``, ``test_y`` of the fold.
-        run: ``proba`` ``[M, K]``, ``kept`` ``[M]`` (rows of the test set), ``history``.
+        inputs: The fold's rows.
+        run: Its finished run (``proba`` ``[M, K]`` of the ``kept`` ``[M]`` test rows).
         method: Display name.
 
     Returns:
         The fold's metrics (``metrics.fold_metrics`` plus ``fold``, ``undecodable``, ``history``).
     """
-    fold, classes, kept = inputs["fold"], inputs["classes"], np.asarray(run["kept"], np.int64)
-    ids = [inputs["test_ids"][i] for i in kept]
-    y = np.asarray(inputs["test_y"], np.int64)[kept]
+    fold, classes, kept = inputs.fold, inputs.classes, np.asarray(run.kept, np.int64)
+    ids = [inputs.test_ids[i] for i in kept]
+    y = np.asarray(inputs.test_y, np.int64)[kept]
     folder = _fold_dir(output, fold)
-    atomic_write_table(os.path.join(folder, "predictions.parquet"), predictions_table(ids, y, run["proba"], classes, fold))
-    m = fold_metrics(y, run["proba"], classes, inputs.get("scored_apart")) | {
-        "fold": fold, "method": method, "undecodable": len(inputs["test_ids"]) - len(kept), "history": run["history"],
-        "checkpoint": run.get("checkpoint"), "fingerprint": inputs.get("fingerprint")}
+    atomic_write_table(os.path.join(folder, "predictions.parquet"), predictions_table(ids, y, run.proba, classes, fold))
+    m = fold_metrics(y, run.proba, classes, inputs.scored_apart) | {
+        "fold": fold, "method": method, "undecodable": len(inputs.test_ids) - len(kept), "history": run.history,
+        "checkpoint": run.checkpoint, "fingerprint": inputs.fingerprint}
     atomic_write_text(os.path.join(folder, "metrics.json"), json.dumps(m, indent=1))
     return m
 
@@ -99,12 +97,12 @@ def final_done(output: str, fingerprint: str) -> bool:
     return recorded_fingerprint(os.path.join(output, FINAL, "final.json")) == fingerprint
 
 
-def write_final(output: str, run: dict[str, Any], classes: Sequence[str], cfg: Any, fingerprint: str | None = None) -> str:
+def write_final(output: str, run: FoldRun, classes: Sequence[str], cfg: Any, fingerprint: str | None = None) -> str:
     """The final model's weights (safetensors) and its record; returns the weights path.
 
     Args:
         output: Run folder.
-        run: ``model`` (state dict) and ``history`` of the final fit.
+        run: The final fit (its ``model`` state dict and ``history``).
         classes: Class names in output order.
         cfg: The ``FinetuneConfig`` it was trained with.
         fingerprint: ``freshness.finetune_fingerprint`` of the recipe (``final_done`` checks it).
@@ -115,10 +113,10 @@ def write_final(output: str, run: dict[str, Any], classes: Sequence[str], cfg: A
 
     folder = os.path.join(output, FINAL)
     # Clones: safetensors refuses tensors that share storage (tied weights, views).
-    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in run["model"].items()}
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in run.model.items()}
     weights = os.path.join(folder, "model.safetensors")
     atomic_write_bytes(weights, save(tensors))
-    record = {"classes": list(classes), "config": to_dict(cfg), "history": run["history"],
-              "trained_on": "all labeled crops", "checkpoint": run.get("checkpoint"), "fingerprint": fingerprint}
+    record = {"classes": list(classes), "config": to_dict(cfg), "history": run.history,
+              "trained_on": "all labeled crops", "checkpoint": run.checkpoint, "fingerprint": fingerprint}
     atomic_write_text(os.path.join(folder, "final.json"), json.dumps(record, indent=1, default=str))
     return weights

@@ -30,7 +30,7 @@ def fingerprint(*parts: Any) -> str:
 RUN_CONTROL = frozenset({
     "only_folds", "max_concurrent_folds", "checkpoint_every", "keep_checkpoints", "max_failures",
     "storage_path", "run_name", "method_name", "eval_batch_size", "stop_after_epochs", "final_fit",
-    "materialize", "num_reconstructions", "debug_crash_epoch",
+    "materialize", "num_reconstructions",
 })
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from activessf.config import build_config, planned_files, to_dict
 from activessf.features.config import FeaturesConfig
@@ -21,7 +22,21 @@ from activessf.regions.config import RegionsConfig
 from activessf.selection.config import SelectionConfig
 from activessf.tracking import TrackingConfig
 
-SOURCE_DIR = {"selected": "selection", "all": "regions_pool"}
+SOURCE_DIR = {"selected": "selection", "random": "random_subset", "all": "regions_pool"}
+
+
+class ArmPlan(NamedTuple):
+    """One arm of a run.
+
+    Attributes:
+        arm: The arm as configured (``pipeline.arms[]``).
+        pretrain: Folder name of the pretraining it fine-tunes from; None for a supervised arm.
+        finetune: Its resolved fine-tuning config.
+    """
+
+    arm: ArmConfig
+    pretrain: str | None
+    finetune: FinetuneConfig
 
 
 @dataclass
@@ -34,8 +49,8 @@ class Plan:
     selection: SelectionConfig
     # Pretraining folder name -> (source stage folder name, config); arms may share one.
     pretrains: dict[str, tuple[str, PretrainConfig]] = field(default_factory=dict)
-    # Arm slug -> (arm, pretraining folder name or None, fine-tuning config).
-    arms: dict[str, tuple[ArmConfig, str | None, FinetuneConfig]] = field(default_factory=dict)
+    # Arm slug -> the arm, its pretraining folder and its fine-tuning config.
+    arms: dict[str, ArmPlan] = field(default_factory=dict)
     # MLflow tracking of the run (``tracking`` section).
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
@@ -72,10 +87,32 @@ class Plan:
         the backbone the ``feature_backbone`` stage trained (which must have run)."""
         if self.features.source != "labeled":
             return self.features
-        from activessf.distributed.feature_backbone import with_backbone
+        from activessf.stages.feature_backbone import with_backbone
         from activessf.features.labeled import WEIGHTS
 
         return with_backbone(self.features, self.path("feature_backbone", WEIGHTS))
+
+    def first_finetune(self) -> FinetuneConfig:
+        """The first arm's fine-tuning config: its fold settings make the run's one folds file."""
+        return next(iter(self.arms.values())).finetune
+
+    def pretrain_config(self, folder: str) -> PretrainConfig:
+        """The config pretraining ``folder`` runs with: under ``pipeline.pretrain_budget:
+        equal_steps`` its epochs spend the shared optimizer-step budget on the crops it sees
+        (``activessf.pipeline.budget``); needs the pool's and its source's crops on disk."""
+        source, cfg = self.pretrains[folder]
+        if self.pipe.pretrain_budget != "equal_steps":
+            return cfg
+        from activessf.io.items import crop_items
+        from activessf.pipeline.budget import step_budget, with_step_budget
+
+        n_pool = crop_items(self.path("regions_pool")).num_rows
+        n_crops = n_pool if source == "regions_pool" else crop_items(self.path(source)).num_rows
+        if n_crops == 0:
+            from activessf.io.sources import InputError
+
+            raise InputError(f"{folder}: its source {source} holds no crops to pretrain on")
+        return with_step_budget(cfg, n_crops, step_budget(cfg, n_pool, self.pipe.pretrain_steps))
 
     def resolved(self) -> dict:
         """The whole resolved config, one section per stage (saved beside the outputs)."""
@@ -83,7 +120,8 @@ class Plan:
             "pipeline": to_dict(self.pipe), "regions": to_dict(self.regions), "features": to_dict(self.features),
             "selection": to_dict(self.selection),
             "pretrain": {name: {"source": src, **to_dict(cfg)} for name, (src, cfg) in self.pretrains.items()},
-            "finetune": {slug: {"arm": arm.name, "pretrain": pre, **to_dict(cfg)} for slug, (arm, pre, cfg) in self.arms.items()},
+            "finetune": {slug: {"arm": a.arm.name, "pretrain": a.pretrain, **to_dict(a.finetune)}
+                         for slug, a in self.arms.items()},
             "tracking": to_dict(self.tracking),
         }
 
@@ -130,5 +168,5 @@ def build_plan(yaml_path: str | None, overrides: list[str] | None = None) -> Pla
                     f"finetune.train.final_fit={json.dumps(pipe.final_fit)}"]
         # The encoder a pretraining stage will export is a valid model.init before it exists.
         with planned_files([plan.path(f, "encoder.safetensors") for f in plan.pretrains]):
-            plan.arms[arm.slug()] = (arm, folder, build_config(FinetuneConfig, yaml_path, ft_sets, section="finetune"))
+            plan.arms[arm.slug()] = ArmPlan(arm, folder, build_config(FinetuneConfig, yaml_path, ft_sets, section="finetune"))
     return plan

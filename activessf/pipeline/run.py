@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import yaml
 
@@ -27,6 +27,7 @@ from activessf.io.markers import fingerprint, read_marker
 from activessf.pipeline.holdout import export_best, holdout_input, holdout_key, predict_holdout
 from activessf.pipeline.labeled import write_central_crops
 from activessf.pipeline.plan import Plan
+from activessf.pipeline.scope import scope_stages
 from activessf.pipeline.verdict import verdict
 from activessf.pipeline.track import PipelineTracking
 
@@ -90,7 +91,7 @@ def _features(plan: Plan, source: str, name: str, labeled: bool) -> dict:
 
 
 def _feature_backbone(plan: Plan) -> dict:
-    from activessf.distributed.feature_backbone import train_feature_backbone
+    from activessf.stages.feature_backbone import train_feature_backbone
 
     out = plan.path("feature_backbone")
     train_feature_backbone(plan.labeled_crops(), out, plan.features)
@@ -106,23 +107,44 @@ def _select(plan: Plan) -> dict:
     return {k: report[k] for k in ("n_rows", "n_candidates", "n_selected", "k", "alpha") if k in report}
 
 
-def _pretrain(plan: Plan, folder: str) -> dict:
-    from activessf.distributed.pretrain import run_pretrain
+def _random_subset(plan: Plan) -> dict:
+    from activessf.selection.random_subset import run_random_subset
 
-    source, cfg = plan.pretrains[folder]
+    return run_random_subset(plan.path("selection"), plan.path("random_subset"), plan.pipe.random_seed)
+
+
+def _pretrain(plan: Plan, folder: str) -> dict:
+    from activessf.pipeline.budget import budget_summary
+    from activessf.stages.pretrain import run_pretrain
+
+    source = plan.pretrains[folder][0]
+    cfg = plan.pretrain_config(folder)  # its epochs under the shared step budget
     paths = run_pretrain(plan.path(source), plan.path(folder), cfg)
     if not paths["completed"]:
         raise StageStopped(f"{folder} stopped after epoch {paths['epochs_done']}")
-    return {"method": cfg.model.method, "epochs": paths["epochs_done"], "source": source}
+    from activessf.io.items import crop_items
+
+    budget = budget_summary(cfg, crop_items(plan.path(source)).num_rows)
+    return {"method": cfg.model.method, "source": source, **budget, "epochs": paths["epochs_done"]}
+
+
+def _folds(plan: Plan) -> dict:
+    from activessf.evaluation.folds import num_folds
+    from activessf.stages.folds import run_folds
+
+    ft = plan.first_finetune().train
+    folds = run_folds(plan.labeled_crops(), plan.path("folds.parquet"), ft.n_folds, ft.folds_seed, remake=True)
+    return {"crops": folds.num_rows, "folds": num_folds(folds)}
 
 
 def _finetune(plan: Plan, slug: str) -> dict:
-    from activessf.distributed.finetune import run_finetune
+    from activessf.stages.finetune import run_finetune
 
-    arm, _, cfg = plan.arms[slug]
-    paths = run_finetune(plan.labeled_crops(), plan.path("finetune", slug), cfg, folds_path=plan.path("folds.parquet"))
+    arm = plan.arms[slug]
+    paths = run_finetune(plan.labeled_crops(), plan.path("finetune", slug), arm.finetune,
+                         folds_path=plan.path("folds.parquet"))
     if not paths["completed"]:
-        raise StageStopped(f"arm {arm.name!r} stopped in fold {paths['stopped_fold']}")
+        raise StageStopped(f"arm {arm.arm.name!r} stopped in fold {paths['stopped_fold']}")
     return {m: paths["report"]["summary"][m] for m in ("accuracy", "macro_pr_auc", "macro_f1")}
 
 
@@ -130,7 +152,7 @@ def _compare(plan: Plan) -> dict:
     from activessf.evaluation.compare import write_comparison
 
     runs = [plan.path("finetune", slug) for slug in plan.arms]
-    paths = write_comparison(runs, plan.path("compare"), [arm.name for arm, _, _ in plan.arms.values()])
+    paths = write_comparison(runs, plan.path("compare"), [a.arm.name for a in plan.arms.values()])
     console.log(paths["markdown"])  # the run's summary prints each arm's scores
     return {"markdown": paths["md"]}
 
@@ -174,14 +196,24 @@ def stages(plan: Plan, log: StateLog) -> list[Stage]:
         Stage("selection", "prototypes and Active Sample Selection", [to_dict(plan.selection)],
               ("features_labeled", "features_pool"), lambda: _select(plan), plan.path("selection")),
     ]
+    if any(src == "random_subset" for src, _ in plan.pretrains.values()):
+        out.append(Stage("random_subset", "a seeded random subset of the pool as large as the selection",
+                         [p.random_seed], ("selection",), lambda: _random_subset(plan), plan.path("random_subset")))
     for folder, (source, cfg) in plan.pretrains.items():
-        what = "the selected crops" if source == "selection" else "every pool crop"
-        out.append(Stage(folder, f"{cfg.model.method.upper()} pretraining on {what} (Ray Train)", [to_dict(cfg)],
-                         (source,), lambda f=folder: _pretrain(plan, f)))
-    for slug, (arm, pre, cfg) in plan.arms.items():
-        ups = ("features_labeled",) + ((pre,) if pre else ())
-        out.append(Stage(f"finetune/{slug}", f"{cfg.train.n_folds}-fold fine-tuning: {arm.name}",
-                         [plan.labeled_crops(), to_dict(cfg)], ups, lambda s=slug: _finetune(plan, s)))
+        what = {"selection": "the selected crops", "random_subset": "a random subset of the pool's crops"}.get(
+            source, "every pool crop")
+        # The pool's size sets the shared step budget, hence the pool's regions upstream.
+        ups = tuple(dict.fromkeys((source, "regions_pool")))
+        out.append(Stage(folder, f"{cfg.model.method.upper()} pretraining on {what} (Ray Train)",
+                         [to_dict(cfg), p.pretrain_budget, p.pretrain_steps], ups, lambda f=folder: _pretrain(plan, f)))
+    ft = plan.first_finetune().train
+    # One assignment for every arm (paired scores), made before the first of them.
+    out.append(Stage("folds", f"{ft.n_folds} stratified folds of the labeled crops",
+                     [plan.labeled_crops(), ft.n_folds, ft.folds_seed], up_lab, lambda: _folds(plan)))
+    for slug, a in plan.arms.items():
+        ups = ("folds",) + ((a.pretrain,) if a.pretrain else ())
+        out.append(Stage(f"finetune/{slug}", f"{a.finetune.train.n_folds}-fold fine-tuning: {a.arm.name}",
+                         [plan.labeled_crops(), to_dict(a.finetune)], ups, lambda s=slug: _finetune(plan, s)))
     out.append(Stage("compare", "comparison tables and figures", [list(plan.arms)],
                      tuple(f"finetune/{s}" for s in plan.arms), lambda: _compare(plan)))
     holdout = holdout_input(p)
@@ -203,7 +235,7 @@ def _marker_fp(st: Stage) -> str | None:
     return fingerprint(st.name, marker.get("fingerprint")) if marker else None
 
 
-def _run_stage(st: Stage, fps: dict[str, str], log: StateLog, head: str) -> None:
+def run_stage(st: Stage, fps: dict[str, str], log: StateLog, head: str) -> None:
     """Run one stage unless the log has it finished with the same fingerprint; record it."""
     fp = fingerprint(st.name, st.key, [fps[u] for u in st.upstream])
     if st.marker_dir is None and log.done(st.name, fp):
@@ -230,8 +262,13 @@ def _run_stage(st: Stage, fps: dict[str, str], log: StateLog, head: str) -> None
     console.say(f"{head}: done in {time.time() - t0:.0f} s {_short(summary)}")
 
 
-def run_pipeline(plan: Plan) -> dict[str, Any]:
+def run_pipeline(plan: Plan, until: str | None = None, only: Sequence[str] = ()) -> dict[str, Any]:
     """Run (or resume) every stage of ``plan``, printing a line per stage and a final summary.
+
+    Args:
+        plan: The resolved run.
+        until: Stop after this stage (``activessf run --until``; see ``pipeline.scope``).
+        only: Run only these arms' stages (``--only``; names or slugs), no comparison.
 
     Returns:
         ``root`` (run folder), ``stages`` (name -> summary) and ``report`` (path or None).
@@ -250,7 +287,7 @@ def run_pipeline(plan: Plan) -> dict[str, Any]:
     afs.makedirs(plan.root)
     atomic_write_text(plan.path("pipeline_config.yaml"), yaml.safe_dump(plan.resolved(), sort_keys=False))
     log = StateLog(plan.root)
-    todo = stages(plan, log)
+    todo = scope_stages(stages(plan, log), plan, until, only)
     fps: dict[str, str] = {}
     start = time.time()
     tracking = PipelineTracking(plan, plan.tracking)
@@ -258,7 +295,7 @@ def run_pipeline(plan: Plan) -> dict[str, Any]:
     ok = False
     try:
         for i, st in enumerate(todo, 1):
-            _run_stage(st, fps, log, f"[{i}/{len(todo)}] {st.name}")
+            run_stage(st, fps, log, f"[{i}/{len(todo)}] {st.name}")
             # Skipped stages too: every MLflow run of a resumed pipeline is complete.
             tracking.stage_done(st.name, log.stages.get(st.name, {}).get("summary", {}))
         ok = True
@@ -268,6 +305,10 @@ def run_pipeline(plan: Plan) -> dict[str, Any]:
         console.set_label(None)
     report = log.stages.get("report", {}).get("summary", {}).get("html")
     console.say(final_summary(plan, log.stages, time.time() - start, report))
+    if until or only:
+        console.say(f"ran {len(todo)} stage(s) ({'--until ' + until if until else ''}"
+                    f"{' ' if until and only else ''}{'--only ' + ', '.join(only) if only else ''}); "
+                    "rerun without them to continue with the rest")
     return {"root": plan.root, "stages": {k: v["summary"] for k, v in log.stages.items()}, "report": report}
 
 
@@ -290,10 +331,10 @@ def final_summary(plan: Plan, done: dict[str, dict], seconds: float, report: str
              f"(features: {plan.features.source})"]
     if plan.features.source == "random":
         lines.append(RANDOM_WARNING)
-    for slug, (arm, _, _) in plan.arms.items():
+    for slug, a in plan.arms.items():
         s = get(f"finetune/{slug}")
         if s:
-            lines.append(f"{arm.name}: " + ", ".join(f"{m} {v['mean']:.3f} ± {v['std']:.3f}" for m, v in s.items()))
+            lines.append(f"{a.arm.name}: " + ", ".join(f"{m} {v['mean']:.3f} ± {v['std']:.3f}" for m, v in s.items()))
     result = verdict(plan, done)
     if result:
         lines.append(result)

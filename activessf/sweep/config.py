@@ -107,8 +107,6 @@ class SweepConfig:
     gpus_per_trial: float = 0.0
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     space: dict[str, Any] = field(default_factory=dict)
-    # Tests only: the first trial to start raises once, to exercise restore.
-    debug_fail_one_trial: bool = False
 
     def __post_init__(self) -> None:
         require(bool(self.name) and "/" not in self.name, "sweep.name", "must be a plain name")

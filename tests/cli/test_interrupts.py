@@ -24,6 +24,7 @@ def _tiny_images(folder, n, shared_data):
         cv2.imwrite(str(folder / f"img_{i:04d}.jpg"), np.roll(small, i, axis=1))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_sigint_during_regions_stops_cleanly_and_rerun_sweeps_leftovers(tmp_path, shared_data):
     _tiny_images(tmp_path / "many", 1500, shared_data)

@@ -66,7 +66,9 @@ def test_expected_files_exist():
 
 @pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_yaml_parses(path):
-    load_docs(path)
+    docs = load_docs(path)
+    # A Ray cluster-launcher file names its cluster; a KubeRay manifest its API and kind.
+    assert all(d.get("cluster_name") or (d.get("apiVersion") and d.get("kind")) for d in docs), path
 
 
 def test_kuberay_ray_version_matches_pin():

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from activessf.config import build_config
-from activessf.distributed.finetune import run_finetune
+from activessf.stages.finetune import run_finetune
 from activessf.evaluation.folds import read_folds
 from activessf.finetune.config import FinetuneConfig
 
@@ -35,6 +35,7 @@ def labeled(tmp_path_factory, shared_data):
     return root
 
 
+@pytest.mark.slow
 def test_two_folds_then_resume(tmp_path, labeled, ray_session):
     out_a = tmp_path / "vit"
     cfg = build_config(FinetuneConfig, None, TINY + ["train.method_name=vit-scratch"])

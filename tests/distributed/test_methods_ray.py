@@ -12,7 +12,7 @@ import timm
 import torch
 from safetensors.torch import load_file
 
-from activessf.distributed.pretrain import run_pretrain
+from activessf.stages.pretrain import run_pretrain
 from activessf.models.convmae import load_convmae_encoder
 from tests.models.tiny import tiny_config
 

@@ -13,7 +13,8 @@ import timm
 import torch
 from safetensors.torch import load_file
 
-from activessf.distributed.pretrain import run_pretrain
+from activessf.distributed.train import CRASH_ENV
+from activessf.stages.pretrain import run_pretrain
 from tests.models.tiny import tiny_config
 
 RAY = [
@@ -36,9 +37,10 @@ def runs(tmp_path_factory, shared_data, ray_session):
     listing.write_text("\n".join(paths))
     storage = f"train.storage_path={root / 'ray'}"
     first = run_pretrain(str(listing), str(root / "out1"), tiny_config(*RAY, storage, "train.stop_after_epochs=1"))
-    second = run_pretrain(
-        str(listing), str(root / "out2"), tiny_config(*RAY, storage, "train.max_failures=1", "train.debug_crash_epoch=2")
-    )
+    with pytest.MonkeyPatch.context() as mp:
+        # Test-only fault injection, read by the launcher in the driver (no product config field).
+        mp.setenv(CRASH_ENV, "2")
+        second = run_pretrain(str(listing), str(root / "out2"), tiny_config(*RAY, storage, "train.max_failures=1"))
     return {"root": root, "first": first, "second": second}
 
 
@@ -60,7 +62,7 @@ def test_interrupted_run_resumes_at_next_epoch(runs):
 
 def test_killed_worker_recovers_from_last_checkpoint(runs):
     # The Ray run is named by run_name and a fingerprint of the recipe and images (keyed_run).
-    assert len(list((runs["root"] / "ray").glob(".mae_test_*.debug_crash_done"))) == 1
+    assert len(list((runs["root"] / "ray").glob(".mae_test_*.crash_done"))) == 1
     history = _history(runs["second"])
     assert history[2]["attempt_start_epoch"] == 2  # the restarted group loaded epoch 2
     ckpts = sorted(p.name for p in (runs["root"] / "ray").glob("mae_test_*/epoch_*"))
@@ -71,7 +73,8 @@ def test_two_workers_metrics_and_outputs(runs):
     paths = runs["second"]
     for record in _history(paths):
         assert record["workers"] == 2 and record["images"] == 16 and record["images_per_s"] > 0
-        assert record["loss"] > 0 and record["lr"] > 0
+        # Norm-pixel MSE of a barely trained MAE is about the targets' variance, 1.
+        assert 0.5 < record["loss"] < 2.0 and record["lr"] > 0
     for key in ("loss_curve", "reconstructions"):
         with open(paths[key], "rb") as fh:
             assert fh.read(4) == b"\x89PNG", key

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from activessf.distributed.sweep import run_sweep
+from activessf.distributed.sweep import FAIL_ONE_ENV
 from activessf.pipeline.plan import build_plan
+from activessf.pipeline.sweep import run_sweep
 from activessf.sweep.state_digest import UntrustedStateError
 from tests.jobs.test_job_submit import _tiny_inputs
 
@@ -27,7 +28,7 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
 
 def _sweep_yaml(root: Path, inputs: dict[str, Path]) -> Path:
     tree = yaml.safe_load((Path(__file__).parents[2] / "configs" / "sweep.yaml").read_text())
-    tree["sweep"].update(name="t", output=str(root / "sweep"), num_samples=3, debug_fail_one_trial=True,
+    tree["sweep"].update(name="t", output=str(root / "sweep"), num_samples=3,
                          shared_output=str(inputs["shared"]),
                          space={"selection.alpha": {"uniform": [0.25, 2.0]}, "selection.k": {"choice": [2, 4]}})
     tree["pipeline"].update(labeled=str(inputs["labeled"]), unlabeled=str(inputs["pool"]))
@@ -54,7 +55,6 @@ def _key(row: dict) -> str:
     return json.dumps(row["params"], sort_keys=True)
 
 
-@pytest.mark.timeout(900)
 def _assert_trials_tracked(out, rows):
     """Ray Tune's MLflow callback logged each trial (the failed attempt too) with its CV mean."""
     from mlflow.tracking import MlflowClient
@@ -66,8 +66,11 @@ def _assert_trials_tracked(out, rows):
     assert sorted(r.data.metrics["cv_mean"] for r in done) == pytest.approx(sorted(r["mean"] for r in rows))
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_cheap_sweep_restores_and_writes_a_runnable_best(ray_session, tmp_path, inputs, monkeypatch):
     monkeypatch.setenv("ACTIVESSF_STATE_KEY_FILE", str(tmp_path / "state_key"))
+    monkeypatch.setenv(FAIL_ONE_ENV, "1")  # the first trial to start fails once (test-only fault)
     config = _sweep_yaml(tmp_path, inputs)
     first = run_sweep(str(config))
     status = {_key(r): r["status"] for r in first["rows"]}
@@ -103,11 +106,12 @@ def test_cheap_sweep_restores_and_writes_a_runnable_best(ray_session, tmp_path, 
     assert md.count("| DONE |") == 3 and os.path.getsize(tmp_path / "sweep" / "objective.png") > 1000
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_full_objective_trial_fine_tunes_every_fold(ray_session, tmp_path, inputs):
     config = _sweep_yaml(tmp_path, inputs)
     tree = yaml.safe_load(config.read_text())
-    tree["sweep"].update(objective="full", num_samples=1, asha=True, debug_fail_one_trial=False,
+    tree["sweep"].update(objective="full", num_samples=1, asha=True,
                          space={"selection.alpha": {"choice": [1.0]}, "selection.k": {"choice": [4]}})
     tree["finetune"] = {"model": {"img_size": 32}, "optim": {"epochs": 1, "warmup_epochs": 0, "batch_size": 8},
                         "train": {"n_folds": 2}}

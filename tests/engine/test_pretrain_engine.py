@@ -6,16 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from activessf.engine.optim import build_training, resolve_precision, warmup_cosine
-from activessf.engine.pretrain_engine import fit, train_one_epoch
+from activessf.engine.optim import resolve_precision, warmup_cosine
+from activessf.engine.pretrain_engine import fit, pretrain_training, train_one_epoch
 from activessf.engine.state import (
     load_state,
-    restore_training_state,
     rng_state,
     save_state,
     seed_everything,
     set_rng_state,
-    training_state,
 )
 from activessf.config import to_dict
 from activessf.models.registry import build_method
@@ -55,12 +53,12 @@ def test_accumulation_steps_and_batch_formats():
     seed_everything(0)
     cfg = tiny_config("optim.accum_steps=2", "optim.epochs=1", "optim.warmup_epochs=0")
     mae = build_method("mae", cfg)
-    parts = build_training(mae, cfg, num_batches=3, device=CPU)
-    assert parts["steps_per_epoch"] == 2 and parts["amp_dtype"] is None
+    training = pretrain_training(mae, cfg, num_batches=3, device=CPU)
+    assert training.steps_per_epoch == 2 and training.amp_dtype is None and training.total_steps == 2
     batches = [_images(4, 1), _images(4, 2).numpy(), {"image": _images(2, 3)}]  # tensor, array, dict
-    stats = train_one_epoch(mae, parts["optimizer"], parts["scheduler"], batches, CPU, accum_steps=2)
+    stats = train_one_epoch(mae, training, batches, CPU, accum_steps=2)
     assert stats.steps == 2 and stats.images == 10
-    assert parts["scheduler"].last_epoch == 2
+    assert training.scheduler.last_epoch == 2
     assert all(p.grad is None for p in mae.parameters())  # a short final group still steps
 
 
@@ -105,17 +103,16 @@ def test_resume_from_state_matches_an_uninterrupted_run(tmp_path, one_thread):
 
     seed_everything(0)
     first = build_method("mae", cfg)
-    parts = build_training(first, cfg, 2, CPU)
+    training = pretrain_training(first, cfg, 2, CPU)
     stop_cfg = tiny_config("optim.epochs=3", "train.stop_after_epochs=1")
-    history = fit(first, stop_cfg, lambda e: batches, 2, CPU, parts=parts)
-    p = parts
-    save_state(training_state(first, p["optimizer"], p["scheduler"], None, 1, to_dict(cfg), history), tmp_path)
-    del first, parts
+    history = fit(first, stop_cfg, lambda e: batches, 2, CPU, training=training)
+    save_state(training.snapshot(first, 1, to_dict(cfg), history), tmp_path)
+    del first, training
 
     second = build_method("mae", cfg)  # fresh init, overwritten by the state
-    parts = build_training(second, cfg, 2, CPU)
-    start = restore_training_state(load_state(tmp_path), second, parts["optimizer"], parts["scheduler"])
-    resumed = fit(second, cfg, lambda e: batches, 2, CPU, parts=parts, start_epoch=start, history=history)
+    training = pretrain_training(second, cfg, 2, CPU)
+    start = training.restore(load_state(tmp_path), second, restore_rng=True)
+    resumed = fit(second, cfg, lambda e: batches, 2, CPU, training=training, start_epoch=start, history=history)
     assert [r["epoch"] for r in resumed] == [1, 2, 3]
     assert [r["loss"] for r in resumed] == pytest.approx([r["loss"] for r in straight], rel=1e-5)
     assert [r["lr"] for r in resumed] == pytest.approx([r["lr"] for r in straight])

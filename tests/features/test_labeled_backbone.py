@@ -48,9 +48,9 @@ def test_labeled_backbone_features_beat_random_ones(tmp_path, crops):
     train, test = crops
     cfg = build_config(FeaturesConfig, None, SETS + ["source=labeled", "device=cpu"])
     run = train_local([p for p, _ in train], [y for _, y in train], len(CLASSES), backbone_finetune_config(cfg))
-    assert run["history"][-1]["loss"] < run["history"][0]["loss"]
+    assert run.history[-1]["loss"] < run.history[0]["loss"]
     weights = tmp_path / "model.safetensors"
-    save_file({k: v.contiguous() for k, v in run["model"].items()}, str(weights))
+    save_file({k: v.contiguous() for k, v in run.model.items()}, str(weights))
     trained = _knn_accuracy(build_config(FeaturesConfig, None, SETS + ["source=labeled", f"weights={weights}",
                                                                        "device=cpu"]), train, test)
     random = _knn_accuracy(build_config(FeaturesConfig, None, SETS + ["source=random", "img_size=48",

@@ -17,7 +17,7 @@ from activessf.finetune.data import (
     train_batches,
 )
 from activessf.finetune.engine import build_loss, build_mixup, evaluate, train_epoch
-from activessf.finetune.model import build_classifier, build_ft_training
+from activessf.finetune.model import build_classifier, finetune_training
 
 TINY = ["model.name=vit_tiny_patch16_224", "model.img_size=32", "model.patch_size=8", "model.encoder_kwargs={depth: 2}",
         "optim.batch_size=8", "optim.warmup_epochs=0", "optim.epochs=30", "optim.lr=0.001", "aug.randaug_ops=0"]
@@ -50,8 +50,8 @@ def test_pretrained_encoder_loads_and_resnet_baseline(tmp_path):
 def test_layer_decay_scales_group_lrs():
     cfg = build_config(FinetuneConfig, None, TINY + ["optim.layer_decay=0.5"])
     model = build_classifier(cfg.model, 3)
-    parts = build_ft_training(model, cfg, 10, torch.device("cpu"))
-    lrs = sorted({round(g["lr"] / cfg.resolved_lr(), 6) for g in parts["optimizer"].param_groups})
+    training = finetune_training(model, cfg, 10, torch.device("cpu"))
+    lrs = sorted({round(g["lr"] / cfg.resolved_lr(), 6) for g in training.optimizer.param_groups})
     assert lrs == [0.125, 0.25, 0.5, 1.0]  # embed, 2 blocks, head
 
 
@@ -59,10 +59,10 @@ def test_loss_decreases_on_fixed_batch():
     torch.manual_seed(0)
     cfg = build_config(FinetuneConfig, None, TINY + ["model.drop_path_rate=0.0", "aug.label_smoothing=0.0"])
     model = build_classifier(cfg.model, 3)
-    parts = build_ft_training(model, cfg, 1, torch.device("cpu"))
+    training = finetune_training(model, cfg, 1, torch.device("cpu"))
     x, y = torch.randn(8, 3, 32, 32), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
     loss_fn = build_loss(cfg, None)
-    losses = [train_epoch(model, [(x, y)], parts, loss_fn, torch.device("cpu"))["loss"] for _ in range(15)]
+    losses = [train_epoch(model, [(x, y)], training, loss_fn, torch.device("cpu"))["loss"] for _ in range(15)]
     assert losses[-1] < 0.5 * losses[0]
     proba = evaluate(model, [x[:5], x[5:]], torch.device("cpu"))
     assert proba.shape == (8, 3) and np.allclose(proba.sum(1), 1)
@@ -73,14 +73,14 @@ def test_mixup_and_class_balance_paths():
     cfg = build_config(FinetuneConfig, None, TINY + ["aug.mixup=0.8", "aug.cutmix=1.0", "aug.randaug_ops=2"])
     mix = build_mixup(cfg, 3)
     model = build_classifier(cfg.model, 3)
-    parts = build_ft_training(model, cfg, 2, torch.device("cpu"))
+    training = finetune_training(model, cfg, 2, torch.device("cpu"))
     images = np.random.default_rng(0).integers(0, 255, (11, 40, 40, 3), dtype=np.uint8)
     labels = np.array([0] * 7 + [1] * 3 + [2])
     aug = Augment(cfg.aug, 32)
     order = epoch_order(labels, balanced=True, seed=1)
     batches = list(train_batches(images, labels, order, 8, aug))
     assert len(batches) == num_train_batches(11, 8) == 2 and batches[0][0].shape == (8, 3, 32, 32)
-    rec = train_epoch(model, batches, parts, build_loss(cfg, mix), torch.device("cpu"), mixup=mix, clip_grad=1.0)
+    rec = train_epoch(model, batches, training, build_loss(cfg, mix), torch.device("cpu"), mixup=mix, clip_grad=1.0)
     assert np.isfinite(rec["loss"]) and rec["images"] == 8 + 2
     w = class_weights(labels, 4)
     assert w[3] == 0 and w[2] > w[1] > w[0]

@@ -8,6 +8,7 @@ import pytest
 from activessf.config import build_config
 from activessf.finetune.config import FinetuneConfig
 from activessf.finetune.freshness import finetune_fingerprint, ray_run_name
+from activessf.finetune.inputs import FoldInputs, FoldRun
 from activessf.finetune.outputs import final_done, fold_done, load_fold, write_final, write_fold
 
 BASE = ["model.name=resnet18", "model.img_size=32", "optim.layer_decay=null", "optim.epochs=2"]
@@ -40,9 +41,9 @@ def test_fingerprint_follows_the_init_file_content(tmp_path):
 
 
 def _write(tmp_path, fp):
-    inputs = {"fold": 0, "classes": ["a", "b"], "test_ids": ["x", "y"], "test_y": [0, 1],
-              "fingerprint": fp, "scored_apart": {}}
-    run = {"proba": np.array([[0.9, 0.1], [0.2, 0.8]]), "kept": np.array([0, 1]), "history": []}
+    inputs = FoldInputs(fold=0, classes=["a", "b"], train_paths=[], train_y=[], test_ids=["x", "y"], test_y=[0, 1],
+                        fingerprint=fp)
+    run = FoldRun(history=[], epoch=1, proba=np.array([[0.9, 0.1], [0.2, 0.8]]), kept=np.array([0, 1]))
     return write_fold(str(tmp_path), inputs, run, "m")
 
 
@@ -63,7 +64,8 @@ def test_fold_done_only_for_its_fingerprint(tmp_path):
 def test_final_done_only_for_its_fingerprint(tmp_path):
     torch = pytest.importorskip("torch")
     cfg = build_config(FinetuneConfig, None, BASE)
-    write_final(str(tmp_path), {"model": {"w": torch.zeros(2)}, "history": []}, ["a", "b"], cfg, fingerprint="aaa")
+    write_final(str(tmp_path), FoldRun(history=[], epoch=1, model={"w": torch.zeros(2)}), ["a", "b"], cfg,
+                fingerprint="aaa")
     assert final_done(str(tmp_path), "aaa") and not final_done(str(tmp_path), "bbb")
 
 

@@ -125,7 +125,7 @@ def test_regions_marker_records_content_stamp(tmp_path, shared_data):
 
 
 def test_pretraining_run_name_is_keyed_by_recipe_and_images(tmp_path):
-    from activessf.distributed.pretrain import keyed_run
+    from activessf.stages.pretrain import keyed_run
     from tests.models.tiny import tiny_config
 
     images = []

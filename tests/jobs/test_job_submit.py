@@ -152,15 +152,16 @@ def local_head():
             head.kill()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_pipeline_job_succeeds_and_rerun_skips(ray_session, local_head, tmp_path, capsys):
     config = _tiny_config(tmp_path)
     logs = _submit_and_wait(local_head, config)
     run = tmp_path / "run"
-    assert "[11/11] report: done" in logs, logs[-3000:]
+    assert "[12/12] report: done" in logs, logs[-3000:]
     state = json.loads((run / "pipeline_state.json").read_text())["stages"]
     assert set(state) == {"regions_pool", "regions_labeled", "labeled_crops", "features_labeled", "features_pool",
-                          "selection", "pretrain_selected", "finetune/mae_w_selection",
+                          "selection", "pretrain_selected", "folds", "finetune/mae_w_selection",
                           "finetune/resnet18_supervised", "compare", "report"}
     crops = state["labeled_crops"]["summary"]
     assert crops["labeled_images"] == 24 == crops["central"] + crops["no_central_region"] + crops["rejected"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from activessf.io.markers import write_marker
-from activessf.pipeline.run import Stage, StateLog, _run_stage
+from activessf.pipeline.run import Stage, StateLog, run_stage
 
 
 def _stages(calls, a_key="x"):
@@ -17,7 +17,7 @@ def _stages(calls, a_key="x"):
 def _run(tmp_path, stages):
     log, fps = StateLog(str(tmp_path)), {}
     for st in stages:
-        _run_stage(st, fps, log, st.name)
+        run_stage(st, fps, log, st.name)
 
 
 def test_rerun_skips_finished_stages(tmp_path, capsys):

@@ -37,7 +37,7 @@ def test_contact_sheet_one_labelled_row_per_cluster(tmp_path, shared_data):
     selection_contact_sheet({0: crops}, one, per_row=4, thumb=32)
     selection_contact_sheet({0: crops, 2: crops[:1], 5: [np.zeros((10, 20, 3), np.uint8)]}, three, per_row=4)
     a, b = cv2.imread(str(one)), cv2.imread(str(three))
-    assert a is not None and b is not None
+    assert a.shape[2] == b.shape[2] == 3
     assert b.shape[0] > 2 * a.shape[0]  # rows stack vertically
     # Real crops are not blank: the sheet holds their colours.
     assert a.std() > 10

@@ -1,6 +1,6 @@
 """``features.source: labeled``: train the feature backbone on the labeled crops with Ray Train.
 
-The training is fine-tuning's *final fit* (``activessf.distributed.finetune``): one
+The training is fine-tuning's *final fit* (``activessf.distributed.finetune.fit_fold``): one
 ``TorchTrainer`` run on every labeled crop, no held-out fold, with the recipe of
 ``features.labeled`` (``activessf.features.labeled.backbone_finetune_config``). The weights land
 in ``<output>/final/model.safetensors``; the feature stage then loads them (head dropped) to
@@ -19,16 +19,16 @@ from activessf import console
 from activessf.config import to_dict
 from activessf.features.config import FeaturesConfig
 from activessf.features.labeled import WEIGHTS, backbone_finetune_config, train_local
+from activessf.finetune.inputs import final_inputs
 from activessf.finetune.outputs import write_final
 from activessf.io.items import source_stamp
 from activessf.io.markers import begin_stage, fingerprint, read_marker, write_marker
+from activessf.stages.folds import labeled_items
 
 
 def _labeled_rows(labeled: str) -> tuple[pa.Table, pa.Table, list[str]]:
     """Labeled crops (``id``/``path``/``label``), the id/label table the final fit reads, classes."""
-    from activessf.distributed.finetune import _labeled_items
-
-    items = _labeled_items(labeled)
+    items = labeled_items(labeled)
     rows = pa.table({"id": items["id"], "label": items["label"]})
     return items, rows, sorted(set(items["label"].to_pylist()))
 
@@ -58,21 +58,20 @@ def train_feature_backbone(
     if not begin_stage("feature_backbone", output, fp, ft, force):
         return weights
     if executor == "ray":
-        from activessf.distributed.finetune import _final_inputs, fit_fold
+        from activessf.distributed.epochs import watch_epochs
+        from activessf.distributed.finetune import fit_fold
         from activessf.distributed.runtime import ensure_ray
 
         ensure_ray()
         # A retrain must not resume an older run's checkpoint: the run name carries the fingerprint.
         ft = dataclasses.replace(ft, train=dataclasses.replace(ft.train, run_name=f"feature_backbone_{fp[:12]}"))
-        from activessf.distributed.epochs import watch_epochs
-
         with watch_epochs(output, console.label("feature_backbone"), ft.optim.epochs) as callbacks:
-            run = fit_fold(_final_inputs(items, rows, classes), ft, ft.train.storage_path, callbacks)
+            run = fit_fold(final_inputs(items, rows, classes), ft, ft.train.storage_path, callbacks)
     else:
         y = [classes.index(lab) for lab in items["label"].to_pylist()]
         run = train_local(items["path"].to_pylist(), y, len(classes), ft)
     write_final(output, run, classes, ft)
-    loss = run["history"][-1]["loss"] if run["history"] else float("nan")
+    loss = run.history[-1]["loss"] if run.history else float("nan")
     write_marker(output, "feature_backbone", fp, {"crops": items.num_rows, "classes": len(classes),
                                                   "epochs": ft.optim.epochs, "final_loss": round(loss, 4)})
     console.detail(f"feature backbone: {cfg.backbone} trained on {items.num_rows} labeled crops of {len(classes)} "

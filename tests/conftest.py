@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 # The trained-model fixtures (fine-tune with final fit, exported bundle), built once a session.
-pytest_plugins = ["tests.trained"]
+pytest_plugins = ["tests.trained", "tests.s3"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("ACTIVESSF_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))

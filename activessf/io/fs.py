@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import posixpath
+import tempfile
 from functools import lru_cache
 
 import pyarrow.fs as pafs
@@ -29,8 +32,6 @@ def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
         bucket = rest.split("/", 1)[0]
         fs = _filesystem_for(f"{scheme}://{bucket}")
         return fs, rest
-    import os
-
     return pafs.LocalFileSystem(), os.path.abspath(uri)
 
 
@@ -45,8 +46,6 @@ def join(base: str, *parts: str) -> str:
     """Join path parts, keeping an object-storage scheme intact."""
     if is_remote(base):
         return posixpath.join(base, *parts)
-    import os
-
     return os.path.join(base, *parts)
 
 
@@ -93,3 +92,69 @@ def read_table(uri: str, columns: list[str] | None = None):
 
     fs, path = resolve(uri)
     return pq.read_table(path, filesystem=fs, columns=columns)
+
+
+def abspath(uri: str) -> str:
+    """``os.path.abspath`` for a local path; an object-storage URI unchanged (never ``./s3:/...``)."""
+    uri = str(uri)
+    return uri if is_remote(uri) else os.path.abspath(uri)
+
+
+def _scratch_root() -> str:
+    return os.path.join(tempfile.gettempdir(), f"activessf-remote-{os.getuid()}")
+
+
+def local_folder(uri: str) -> str:
+    """A local folder standing for ``uri``: the folder itself when local, else a scratch folder.
+
+    For files that must be local and are not outputs (a progress file tailed while Ray Train
+    runs, a log): a remote output folder gets one scratch folder per URI on this machine.
+    """
+    if not is_remote(uri):
+        return os.path.abspath(uri)
+    key = hashlib.sha256(str(uri).rstrip("/").encode()).hexdigest()[:16]
+    folder = os.path.join(_scratch_root(), "folders", key)
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+def local_copy(uri: str) -> str:
+    """A local path holding the bytes of ``uri``, for readers that take only a local file
+    (safetensors' ``safe_open``, ``torch.load`` of a path, OpenCV).
+
+    A local path is returned as is. An object is downloaded once per machine into a cache keyed
+    by its URI, size and modification time, so a rewritten object (a resumed pretraining's new
+    encoder) is fetched again; the download lands under a temporary name and is renamed, so
+    concurrent readers (Ray workers on one node) never see a partial file.
+
+    Args:
+        uri: Local path or object-storage URI of one file.
+
+    Returns:
+        Absolute local path of the file (or its cached copy).
+
+    Raises:
+        FileNotFoundError: ``uri`` does not exist.
+    """
+    if not is_remote(uri):
+        return os.path.abspath(uri)
+    fs, path = resolve(uri)
+    info = fs.get_file_info(path)
+    if info.type != pafs.FileType.File:
+        raise FileNotFoundError(f"no such object: {uri}")
+    key = hashlib.sha256(f"{uri}|{info.size}|{info.mtime_ns}".encode()).hexdigest()[:16]
+    folder = os.path.join(_scratch_root(), "copies", key)
+    local = os.path.join(folder, posixpath.basename(path))
+    if os.path.isfile(local) and os.path.getsize(local) == info.size:
+        return local
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as out, fs.open_input_stream(path) as src:
+            while block := src.read(1 << 22):
+                out.write(block)
+        os.replace(tmp, local)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return local

@@ -37,7 +37,6 @@ from activessf.selection.config import SelectionConfig
 from activessf.sweep.config import SweepConfig, as_overrides
 from activessf.sweep.results import sort_rows
 from activessf.sweep.state_digest import record as record_state, verify as verify_state
-from activessf.distributed.sweep_full import full_objective
 from activessf.tracking import Tracker, TrackingConfig
 
 # Test-only fault injection: the first trial to start fails once (exercises restore).
@@ -92,7 +91,9 @@ def sweep_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
         for k in range(1, len(scores) + 1):
             _report(sweep.metric, scores[:k], digest, out["n_selected"])
         return
-    full_objective(shared, labeled, folds, trial_dir, trial_id, sel, pre, ft,
+    # The full objective is stage-level work (selection, pretraining and fine-tuning stages), so
+    # the driver hands it in (``activessf.pipeline.sweep_full``) rather than this layer importing it.
+    ctx["full_objective"](shared, labeled, folds, trial_dir, trial_id, sel, pre, ft,
                    lambda scores, n_sel: _report(sweep.metric, scores, digest, n_sel), sweep.metric)
 
 
@@ -206,8 +207,9 @@ def tune_sweep(sweep: SweepConfig, ctx: dict[str, Any], ft: FinetuneConfig, trac
 
     Args:
         sweep: The sweep section.
-        ctx: What every trial reads: ``sweep``, ``yaml``, ``overrides``, ``output`` and ``shared``
-            (paths of the shared stages' outputs and the folds file).
+        ctx: What every trial reads: ``sweep``, ``yaml``, ``overrides``, ``output``, ``shared``
+            (paths of the shared stages' outputs and the folds file) and ``full_objective`` (the
+            function a ``full`` trial runs).
         ft: The fine-tuning config (folds and per-trial resources).
         tracking: MLflow settings (one MLflow run per trial via Ray's ``MLflowLoggerCallback``).
     """

@@ -20,6 +20,7 @@ from activessf.evaluation.folds import folds_digest
 from activessf.io import fs as afs
 from activessf.pipeline.plan import Plan, build_plan
 from activessf.pipeline.run import StateLog, run_stage, stages
+from activessf.pipeline.sweep_full import full_objective
 from activessf.stages.folds import run_folds
 from activessf.sweep.config import SweepConfig, example_values
 from activessf.sweep.results import write_best_yaml, write_results
@@ -59,7 +60,8 @@ def run_sweep(sweep_yaml: str, overrides: list[str] | None = None) -> dict[str, 
     ensure_ray()
     shared = prepare_shared(plan, afs.join(out, "folds.parquet"))
     ft = trial_configs(sweep_yaml, overrides, {})[2]
-    ctx = {"sweep": sweep, "yaml": os.path.abspath(sweep_yaml), "overrides": overrides, "output": out, "shared": shared}
+    ctx = {"sweep": sweep, "yaml": os.path.abspath(sweep_yaml), "overrides": overrides, "output": out, "shared": shared,
+           "full_objective": full_objective}
     rows = tune_sweep(sweep, ctx, ft, plan.tracking)
     params = list(sweep.parsed_space())
     paths = {"json": afs.join(out, "results.json"), "md": afs.join(out, "results.md"), "png": afs.join(out, "objective.png")}

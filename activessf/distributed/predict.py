@@ -23,12 +23,15 @@ from activessf.distributed.runtime import data_context_quiet, ensure_ray
 from activessf.inference.batches import ClassifyBatch, cut_batch
 from activessf.inference.bundle import read_meta
 from activessf.inference.config import PredictConfig
+from activessf.distributed.slides import MAX_TILE_BLOCKS
+from activessf.inference.slides import SlideMerger, cut_tiles, plan_slides, slide_window
 from activessf.inference.outputs import clear_stale_parts, contact_sheets, done_ids, read_parts, write_part, write_tables
 from activessf.io.atomic import atomic_write_text
 from activessf.io.markers import clear_marker, fingerprint, is_complete, write_marker
 from activessf.io.sources import load_inputs, refuse_output_inside_input
 from activessf.regions.config import RegionsConfig
 from activessf.regions.crops import square_crop
+from activessf.regions.stage import split_inputs
 from activessf.regions.types import Region
 
 
@@ -36,17 +39,12 @@ def _use_gpu(cfg: PredictConfig, cluster_gpus: float) -> bool:
     return cfg.use_gpu == "true" or (cfg.use_gpu == "auto" and cluster_gpus >= 1)
 
 
-def iter_ray(inputs: pa.Table, folder: str, cfg: PredictConfig, regions: dict, size: int) -> Iterable[pa.Table]:
-    """Cut and classify ``inputs`` on Ray Data; yields finished batches (rows of inputs with ``probs``)."""
-    ensure_ray()
-    data_context_quiet()
+def _classify(ds, folder: str, cfg: PredictConfig):
+    """The classifier actor map over a dataset of ``CUT_SCHEMA`` rows."""
     gpus = ray.cluster_resources().get("GPU", 0.0)
     use_gpu = _use_gpu(cfg, gpus)
     actors = cfg.concurrency or (max(1, int(gpus)) if use_gpu else 1)
-    ds = ray.data.from_arrow(inputs).repartition(max(1, min(inputs.num_rows // cfg.chunk_size + 1, 4096)))
-    cut = ds.map_batches(cut_batch, fn_kwargs={"regions": regions, "size": size, "mode": cfg.mode},
-                         batch_size=cfg.chunk_size, batch_format="pyarrow", num_cpus=1)
-    classified = cut.map_batches(
+    return ds.map_batches(
         ClassifyBatch,
         fn_constructor_kwargs={"folder": folder, "runtime": cfg.runtime, "threads": cfg.threads,
                                "use_gpu": use_gpu, "batch_size": cfg.batch_size},
@@ -54,7 +52,33 @@ def iter_ray(inputs: pa.Table, folder: str, cfg: PredictConfig, regions: dict, s
         batch_size=cfg.chunk_size, batch_format="pyarrow",
         num_gpus=1 if use_gpu else 0, num_cpus=0 if use_gpu else cfg.threads,
     )
-    yield from classified.iter_batches(batch_size=None, batch_format="pyarrow")
+
+
+def iter_ray(inputs: pa.Table, folder: str, cfg: PredictConfig, regions: dict, size: int) -> Iterable[pa.Table]:
+    """Cut and classify ``inputs`` on Ray Data; yields finished batches (rows of inputs with ``probs``)."""
+    ensure_ray()
+    data_context_quiet()
+    ds = ray.data.from_arrow(inputs).repartition(max(1, min(inputs.num_rows // cfg.chunk_size + 1, 4096)))
+    cut = ds.map_batches(cut_batch, fn_kwargs={"regions": regions, "size": size, "mode": cfg.mode},
+                         batch_size=cfg.chunk_size, batch_format="pyarrow", num_cpus=1)
+    yield from _classify(cut, folder, cfg).iter_batches(batch_size=None, batch_format="pyarrow")
+
+
+def iter_slides_ray(slides: pa.Table, folder: str, cfg: PredictConfig, regions: dict, size: int) -> Iterable[pa.Table]:
+    """Whole slides on Ray Data: plan tiles, cut each tile's cells, classify, merge per slide."""
+    ensure_ray()
+    data_context_quiet()
+    per_batch = from_dict(RegionsConfig, regions).slides.tiles_per_batch
+    ds = ray.data.from_arrow(slides).repartition(max(1, min(slides.num_rows, MAX_TILE_BLOCKS)))
+    planned = ds.map_batches(plan_slides, fn_kwargs={"regions": regions, "mode": cfg.mode}, batch_size=1,
+                             batch_format="pyarrow", num_cpus=1).materialize()
+    blocks = max(1, min(-(-planned.count() // per_batch), MAX_TILE_BLOCKS))
+    cut = planned.repartition(blocks).map_batches(cut_tiles, fn_kwargs={"regions": regions, "size": size},
+                                                  batch_size=per_batch, batch_format="pyarrow", num_cpus=1)
+    merger = _merger(folder, regions)
+    for batch in _classify(cut, folder, cfg).iter_batches(batch_size=None, batch_format="pyarrow"):
+        yield from merger.add(batch)
+    merger.close()
 
 
 def iter_local(inputs: pa.Table, folder: str, cfg: PredictConfig, regions: dict, size: int) -> Iterable[pa.Table]:
@@ -62,6 +86,22 @@ def iter_local(inputs: pa.Table, folder: str, cfg: PredictConfig, regions: dict,
     clf = ClassifyBatch(folder, cfg.runtime, cfg.threads, cfg.use_gpu == "true", cfg.batch_size)
     for start in range(0, inputs.num_rows, cfg.chunk_size):
         yield clf(cut_batch(inputs.slice(start, cfg.chunk_size), regions, size, cfg.mode))
+
+
+def iter_slides_local(slides: pa.Table, folder: str, cfg: PredictConfig, regions: dict, size: int) -> Iterable[pa.Table]:
+    """Whole slides in this process: each slide's tiles cut and classified a batch at a time."""
+    clf = ClassifyBatch(folder, cfg.runtime, cfg.threads, cfg.use_gpu == "true", cfg.batch_size)
+    per_batch = from_dict(RegionsConfig, regions).slides.tiles_per_batch
+    merger = _merger(folder, regions)
+    for start in range(slides.num_rows):
+        tiles = plan_slides(slides.slice(start, 1), regions, cfg.mode)
+        for t in range(0, tiles.num_rows, per_batch):
+            yield from merger.add(clf(cut_tiles(tiles.slice(t, per_batch), regions, size)))
+    merger.close()
+
+
+def _merger(folder: str, regions: dict) -> SlideMerger:
+    return SlideMerger(len(read_meta(folder)["classes"]), from_dict(RegionsConfig, regions).slides.dedup_iou)
 
 
 def _keys(meta: dict, cfg: PredictConfig, inputs: pa.Table) -> tuple[str, str]:
@@ -88,7 +128,8 @@ def run_predict(source: str, model: str, out: str, cfg: PredictConfig,
     """Apply a bundle to images: ``manifest.parquet``, ``predictions.parquet``, ``summary.csv``, sheets.
 
     Args:
-        source: Image folder, manifest (CSV/Parquet) or one image path.
+        source: Image folder, manifest (CSV/Parquet) or one image path; whole slides among the
+            inputs are tiled with the bundle's region config (``slides``).
         model: Bundle folder (``activessf export``).
         out: Output folder (local).
         cfg: Predict config.
@@ -101,7 +142,7 @@ def run_predict(source: str, model: str, out: str, cfg: PredictConfig,
     """
     meta = read_meta(model)
     refuse_output_inside_input(source, out)
-    inputs = load_inputs(source)
+    inputs = load_inputs(source, slides=True)
     regions = meta["regions"]
     parts_key, fp = _keys(meta, cfg, inputs)
     if is_complete(out, fp) and not force:
@@ -113,12 +154,15 @@ def run_predict(source: str, model: str, out: str, cfg: PredictConfig,
     done = done_ids(out, parts_key)
     todo = inputs.filter(pc.invert(pc.is_in(inputs["image_id"], pa.array(sorted(done), pa.string()))))
     size = int(meta["input"]["size"])
-    run = iter_ray if executor == "ray" else iter_local
+    images, slides = split_inputs(todo, from_dict(RegionsConfig, regions))
+    runs = [(iter_ray, images), (iter_slides_ray, slides)] if executor == "ray" else [
+        (iter_local, images), (iter_slides_local, slides)]
     started, n = time.time(), len(done)
-    for batch in run(todo, os.path.abspath(model), cfg, regions, size) if todo.num_rows else []:
-        write_part(out, parts_key, batch)
-        n += batch.num_rows
-        _progress(n, inputs.num_rows, started)
+    for run, rows in runs:
+        for batch in run(rows, os.path.abspath(model), cfg, regions, size) if rows.num_rows else []:
+            write_part(out, parts_key, batch)
+            n += batch.num_rows
+            _progress(n, inputs.num_rows, started)
     summary = _finish(out, parts_key, meta, cfg, inputs) | {"skipped": len(done)}
     write_marker(out, "predict", fp, summary)
     return summary
@@ -132,7 +176,12 @@ def _finish(out: str, key: str, meta: dict, cfg: PredictConfig, inputs: pa.Table
     classes = list(meta["classes"])
     manifest, cells = write_tables(out, parts, classes, cfg.low_confidence)
     regions = from_dict(RegionsConfig, meta["regions"])
-    sheets = contact_sheets(out, cells, classes, cfg.contact_sheet_cells, _crop_for(regions, cfg.mode))
+    slide_paths = set(split_inputs(inputs, regions)[1]["source_path"].to_pylist())
+
+    def window(path: str, box: tuple):  # a slide is never decoded whole, not even for a sheet
+        return slide_window(path, box, regions.crop_margin) if path in slide_paths else None
+
+    sheets = contact_sheets(out, cells, classes, cfg.contact_sheet_cells, _crop_for(regions, cfg.mode), window)
     ok = pc.sum(pc.equal(manifest["status"], "ok")).as_py() or 0
     per_class = {c: int(n) for c, n in zip(*_value_counts(cells["predicted"]))}
     return {"inputs": manifest.num_rows, "ok": ok, "rejected": manifest.num_rows - ok, "cells": cells.num_rows,

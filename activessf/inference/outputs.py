@@ -124,12 +124,15 @@ def _summary_row(name: str, status: str, c: dict[str, int], classes: Sequence[st
             *[f"{c.get(k, 0) / n:.4f}" if n else "" for k in classes]]
 
 
-def contact_sheets(out: str, cells: pa.Table, classes: Sequence[str], per_class: int, crop) -> list[str]:
+def contact_sheets(out: str, cells: pa.Table, classes: Sequence[str], per_class: int, crop,
+                   window=None) -> list[str]:
     """``contact_sheets/<class>.png``: the ``per_class`` most confident cells of each predicted class.
 
     Args:
         crop: ``crop(rgb, (x, y, w, h))`` -> RGB crop, the cut predict used (so the sheet shows
             what the model saw).
+        window: ``window(path, box)`` -> ``(rgb, box in rgb)`` for inputs not to be decoded
+            whole (whole slides: a window around the cell), or None to decode the file.
     """
     paths = []
     for cls in classes if per_class else []:
@@ -137,21 +140,26 @@ def contact_sheets(out: str, cells: pa.Table, classes: Sequence[str], per_class:
         if rows.num_rows == 0:
             continue
         rows = rows.take(pc.sort_indices(rows, [("confidence", "descending"), ("region_id", "ascending")])[:per_class])
-        images, captions = _cut_cells(rows.to_pylist(), crop)
+        images, captions = _cut_cells(rows.to_pylist(), crop, window)
         path = os.path.join(out, "contact_sheets", f"{_safe(cls)}.png")
         atomic_write_bytes(path, encode_image(tile_images(images, captions, tile=128, cols=8), "png"))
         paths.append(path)
     return paths
 
 
-def _cut_cells(rows: list[dict], crop) -> tuple[list[np.ndarray], list[str]]:
+def _cut_cells(rows: list[dict], crop, window=None) -> tuple[list[np.ndarray], list[str]]:
     images, captions, cache = [], [], {}
     for r in rows:
-        if r["source_path"] not in cache:
-            cache = {r["source_path"]: decode_image(afs.read_bytes(r["source_path"]), 1).image}
-        rgb = cache[r["source_path"]]
+        box = (r["x"], r["y"], r["w"], r["h"])
+        part = window(r["source_path"], box) if window else None
+        if part is not None:
+            rgb, box = part
+        else:
+            if r["source_path"] not in cache:
+                cache = {r["source_path"]: decode_image(afs.read_bytes(r["source_path"]), 1).image}
+            rgb = cache[r["source_path"]]
         if rgb is not None:
-            images.append(crop(rgb, (r["x"], r["y"], r["w"], r["h"])))
+            images.append(crop(rgb, box))
             captions.append(f"{r['confidence']:.2f}" + (" low" if r["low_confidence"] else ""))
     return images, captions
 

@@ -20,12 +20,37 @@ from activessf.slides import tiling
 
 
 @dataclass
-class _Pending:
+class Gathered:
+    """One slide's rows so far: its header (None until it arrives), and its tile rows."""
+
     header: dict | None = None
     tiles_done: int = 0
     failed: list[str] = field(default_factory=list)
-    regions: list[dict] = field(default_factory=list)
-    tiles: list[int] = field(default_factory=list)
+    rows: list[dict] = field(default_factory=list)
+
+
+class TileGather:
+    """Groups tile result rows (any schema with ``image_id``, ``tile``, ``status``, ``reason``)
+    by slide; a slide is finished once its header and its ``tiles_planned`` tiles are in."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, Gathered] = {}
+
+    def add(self, rows: list[dict]) -> list[Gathered]:
+        """Take rows; return the slides they finished (removed from ``pending``)."""
+        finished = []
+        for row in rows:
+            g = self.pending.setdefault(row["image_id"], Gathered())
+            if row["tile"] < 0:
+                g.header = row
+            else:
+                g.tiles_done += 1
+                if row["status"] != "ok":
+                    g.failed.append(row["reason"])
+                g.rows.append(row)
+            if g.header is not None and g.tiles_done == g.header["tiles_planned"]:
+                finished.append(self.pending.pop(row["image_id"]))
+        return finished
 
 
 class SlideCollector:
@@ -38,57 +63,47 @@ class SlideCollector:
 
     def __init__(self, out_dir: str, dedup_iou: float) -> None:
         self.out_dir, self.dedup_iou = out_dir, dedup_iou
-        self.pending: dict[str, _Pending] = {}
+        self.gather = TileGather()
         self.duplicates_dropped = 0
 
     def add(self, batch: pa.Table) -> Iterator[tuple[pa.Table, pa.Table]]:
         """Take one batch of results; yield the tables of the slides it finished."""
-        finished = []
-        for row in batch.to_pylist():
-            p = self.pending.setdefault(row["image_id"], _Pending())
-            if row["tile"] < 0:
-                p.header = row
-            else:
-                p.tiles_done += 1
-                if row["status"] != "ok":
-                    p.failed.append(row["reason"])
-                p.regions.extend(row["regions"])
-                p.tiles.extend([row["tile"]] * len(row["regions"]))
-            if p.header is not None and p.tiles_done == p.header["tiles_planned"]:
-                finished.append(row["image_id"])
+        finished = self.gather.add(batch.to_pylist())
         if finished:
-            yield self._finish([self.pending.pop(i) for i in finished])
+            yield self._finish(finished)
 
     def close(self) -> Iterator[tuple[pa.Table, pa.Table]]:
         """Slides still unfinished when the stream ended (a lost tile): rejected rows, no regions."""
-        left = [self.pending.pop(i) for i in sorted(self.pending)]
-        for p in left:
-            if p.header is None:
-                raise RuntimeError(f"slide {p.regions[0]['source_path'] if p.regions else '?'}: tiles without a header")
-            p.failed.append(f"{p.header['tiles_planned'] - p.tiles_done} tiles never returned")
-            p.tiles_done = p.header["tiles_planned"]
-            self._remove_crops(p.regions)
-            p.regions, p.tiles = [], []
+        left = [self.gather.pending.pop(i) for i in sorted(self.gather.pending)]
+        for g in left:
+            if g.header is None:
+                raise RuntimeError(f"slide {g.rows[0]['source_path']}: tiles without a header")
+            g.failed.append(f"{g.header['tiles_planned'] - g.tiles_done} tiles never returned")
+            g.tiles_done = g.header["tiles_planned"]
+            self._remove_crops([r for t in g.rows for r in t["regions"] or []])
+            g.rows = []
         if left:
             yield self._finish(left)
 
-    def _finish(self, slides: list[_Pending]) -> tuple[pa.Table, pa.Table]:
+    def _finish(self, slides: list[Gathered]) -> tuple[pa.Table, pa.Table]:
         manifest, regions = [], []
-        for p in slides:
-            kept = self._dedup(p)
-            manifest.append(manifest_row(p.header, p.tiles_done, p.failed, len(kept)))
+        for g in slides:
+            kept = self._dedup(g)
+            manifest.append(manifest_row(g.header, g.tiles_done, g.failed, len(kept)))
             regions.extend(kept)
         return (pa.Table.from_pylist(manifest, schema=MANIFEST_SCHEMA),
                 pa.Table.from_pylist(regions, schema=REGIONS_SCHEMA))
 
-    def _dedup(self, p: _Pending) -> list[dict]:
-        if not p.regions:
+    def _dedup(self, g: Gathered) -> list[dict]:
+        regions = [r for t in g.rows for r in t["regions"] or []]
+        if not regions:
             return []
-        boxes = np.array([[r["x"], r["y"], r["w"], r["h"]] for r in p.regions], np.int64)
-        drop = tiling.duplicates(boxes, np.array(p.tiles), self.dedup_iou)
+        tiles = np.array([t["tile"] for t in g.rows for _ in t["regions"] or []])
+        boxes = np.array([[r["x"], r["y"], r["w"], r["h"]] for r in regions], np.int64)
+        drop = tiling.duplicates(boxes, tiles, self.dedup_iou)
         self.duplicates_dropped += int(drop.sum())
-        self._remove_crops([r for r, d in zip(p.regions, drop) if d])
-        return [r for r, d in zip(p.regions, drop) if not d]
+        self._remove_crops([r for r, d in zip(regions, drop) if d])
+        return [r for r, d in zip(regions, drop) if not d]
 
     def _remove_crops(self, regions: list[dict]) -> None:
         for r in regions:

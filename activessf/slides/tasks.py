@@ -126,16 +126,26 @@ def read_tile(slide: Slide, row: dict) -> np.ndarray:
     return rgb
 
 
-def tile_regions(rgb: np.ndarray, row: dict, cfg: RegionsConfig, out_dir: str) -> list[dict]:
-    """Region rows the tile owns (crops written), boxes in level-0 pixels."""
+def owned_cells(rgb: np.ndarray, row: dict, cfg: RegionsConfig) -> list[tuple]:
+    """``(region, level-0 box [4])`` of each cell the tile owns (its box centre in the tile's core).
+
+    Args:
+        rgb: The tile, ``[h, w, 3]`` uint8 at the working resolution.
+        row: Its ``TILE_SCHEMA`` row.
+        cfg: Stage config (the preset).
+    """
     found = find_regions(rgb, cfg)
     boxes = np.array([[r.x, r.y, r.w, r.h] for r in found], np.int64).reshape(-1, 4)
     x0, y0, x1, y1 = row["core"]
     keep = tiling.owned(boxes, (x0 - row["x"], y0 - row["y"], x1 - row["x"], y1 - row["y"]))
     level0 = tiling.to_level0(boxes, (row["x"], row["y"]), row["factor"])
+    return [(found[k], level0[k]) for k in np.flatnonzero(keep)]
+
+
+def tile_regions(rgb: np.ndarray, row: dict, cfg: RegionsConfig, out_dir: str) -> list[dict]:
+    """Region rows the tile owns (crops written), boxes in level-0 pixels."""
     out = []
-    for k in np.flatnonzero(keep):
-        region, (bx, by, bw, bh) = found[k], level0[k]
+    for region, (bx, by, bw, bh) in owned_cells(rgb, row, cfg):
         region_id = f"{row['image_id']}-t{row['tile']:05d}-{len(out):03d}"
         rel = crop_relpath(region_id, cfg.crop_format)
         crop = square_crop(rgb, region, cfg.crop_margin, cfg.crop_size)
@@ -147,26 +157,37 @@ def tile_regions(rgb: np.ndarray, row: dict, cfg: RegionsConfig, out_dir: str) -
     return out
 
 
-def process_tiles(batch: pa.Table, cfg: RegionsConfig, out_dir: str) -> pa.Table:
-    """Map of the tile tasks: ``TILE_SCHEMA`` rows -> ``RESULT_SCHEMA`` rows (headers pass through).
+def map_tiles(batch: pa.Table, work, schema: pa.Schema, defaults: dict | None = None) -> pa.Table:
+    """Run ``work(slide, row) -> dict`` on every tile row of ``batch``; headers pass through.
 
-    A tile that cannot be read or filtered is a ``rejected`` row with its reason; the slide's
-    other tiles go on.
+    ``defaults`` fill every output row first (the values of a header or of a failed tile).
+
+    Each slide is opened once per batch. A tile that cannot be read or filtered is a
+    ``rejected`` row with its reason; the slide's other tiles go on.
     """
     rows, slides = [], {}
     try:
         for row in batch.to_pylist():
-            out = {k: row[k] for k in RESULT_SCHEMA.names if k in row} | {"regions": []}
+            out = {**(defaults or {}), **{k: row[k] for k in schema.names if k in row}}
             if row["tile"] >= 0:
                 out.update(status="ok", reason="")
                 try:
                     path = row["source_path"]
                     slide = slides.get(path) or slides.setdefault(path, open_slide(path))
-                    out["regions"] = tile_regions(read_tile(slide, row), row, cfg, out_dir)
+                    out.update(work(slide, row))
                 except Exception as exc:  # one bad tile must not stop the slide, nor the run
                     out.update(status="rejected", reason=f"tile {row['tile']}: {_error(exc)}"[:300])
             rows.append(out)
     finally:
         for slide in slides.values():
             slide.close()
-    return pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def process_tiles(batch: pa.Table, cfg: RegionsConfig, out_dir: str) -> pa.Table:
+    """Map of the region stage's tile tasks: ``TILE_SCHEMA`` rows -> ``RESULT_SCHEMA`` rows."""
+
+    def work(slide: Slide, row: dict) -> dict:
+        return {"regions": tile_regions(read_tile(slide, row), row, cfg, out_dir)}
+
+    return map_tiles(batch, work, RESULT_SCHEMA, {"regions": []})

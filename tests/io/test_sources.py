@@ -130,7 +130,7 @@ def test_region_stage_writes_skipped_entries_as_rejected_rows(tmp_path, shared_d
     shutil.copy(real, folder / ".b.jpg")
     os.mkfifo(folder / "fifo.jpg")
     inputs = load_inputs(str(folder))
-    rows = [r for b in iter_local(inputs, RegionsConfig(), str(tmp_path / "out")) for r in b.to_pylist()]
+    rows = [r for manifest, _ in iter_local(inputs, RegionsConfig(), str(tmp_path / "out")) for r in manifest.to_pylist()]
     got = {r["source_path"].split("/")[-1]: (r["status"], r["reason"]) for r in rows}
     assert got == {"a.jpg": ("ok", ""), ".b.jpg": ("rejected", "hidden file"),
                    "fifo.jpg": ("rejected", "not a regular file")}

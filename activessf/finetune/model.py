@@ -102,14 +102,19 @@ def init_descriptor(m: FtModelConfig) -> EncoderDescriptor | None:
 
 
 class EncoderClassifier(nn.Module):
-    """Pooled encoder features ``[B, D]`` -> linear head ``[B, K]`` (for non-timm encoders)."""
+    """Pooled encoder features ``[B, D]`` -> linear head ``[B, K]`` (for non-timm encoders).
+
+    ``num_classes`` 0 gives the features themselves, as timm's ``num_classes=0`` does.
+    """
 
     def __init__(self, encoder: nn.Module, num_classes: int):
         super().__init__()
         self.encoder = encoder
-        self.head = nn.Linear(encoder.num_features, num_classes)
-        nn.init.trunc_normal_(self.head.weight, std=2e-5)
-        nn.init.zeros_(self.head.bias)
+        self.head: nn.Module = nn.Identity()
+        if num_classes > 0:
+            self.head = nn.Linear(encoder.num_features, num_classes)
+            nn.init.trunc_normal_(self.head.weight, std=2e-5)
+            nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))

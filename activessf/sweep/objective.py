@@ -25,6 +25,7 @@ from activessf.io.items import crop_items
 from activessf.models.registry import build_method
 from activessf.pretrain.config import PretrainConfig
 from activessf.pretrain.export import export_encoder
+from activessf.models.descriptor import HEADER_KEY
 from activessf.pretrain.images import load_images
 from activessf.selection.config import SelectionConfig
 from activessf.selection.stage import run_select
@@ -53,9 +54,9 @@ def pretrain_in_process(images: np.ndarray, cfg: PretrainConfig) -> torch.nn.Mod
 def encoder_features(method: torch.nn.Module, cfg: PretrainConfig, images: np.ndarray, batch: int = 256) -> np.ndarray:
     """Pooled encoder features ``[N, D]`` of uint8 ``[N, S, S, 3]`` images, normalised as in pretraining."""
     with tempfile.TemporaryDirectory(prefix="ssf-sweep-") as tmp:
-        path = export_encoder(method, os.path.join(tmp, "encoder.safetensors"), {"method": cfg.model.method})
-        m = FtModelConfig(name=cfg.model.encoder, init=path, img_size=cfg.model.img_size,
-                          patch_size=cfg.model.patch_size, encoder_kwargs=dict(cfg.model.encoder_kwargs))
+        desc = cfg.model.encoder_descriptor()  # the export's own description (any method, ConvMAE too)
+        path = export_encoder(method, os.path.join(tmp, desc.weights), {HEADER_KEY: desc.to_json()})
+        m = FtModelConfig(**desc.finetune_model(path), img_size=cfg.model.img_size)
         model = build_classifier(m, num_classes=0, seed=cfg.train.seed).eval()
     mean = torch.tensor(cfg.aug.mean).view(1, 3, 1, 1)
     std = torch.tensor(cfg.aug.std).view(1, 3, 1, 1)

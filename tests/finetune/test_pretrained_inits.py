@@ -36,6 +36,24 @@ def test_export_loads_into_classifier(tmp_path, method, extra):
     target = model.encoder if isinstance(model, EncoderClassifier) else model
     key = next(k for k in enc_state if k.endswith("weight") and enc_state[k].dim() > 1)
     torch.testing.assert_close(target.state_dict()[key], enc_state[key])
+    # num_classes 0: the pooled features (what the sweep's frozen probe embeds with).
+    features = build_classifier(ft.model, num_classes=0).eval()
+    assert features(torch.rand(2, 3, 32, 32)).shape == (2, pre.encoder.num_features)
+
+
+def test_a_convmae_export_that_does_not_fit_its_descriptor_fails_in_the_driver(tmp_path):
+    from activessf.errors import WeightsError
+
+    cfg = tiny_config("model.method=convmae", *CONVMAE, "train.num_reconstructions=0")
+    paths = write_outputs(build_method("convmae", cfg), [{"epoch": 1, "loss": 1.0, "lr": 0.1}], cfg, str(tmp_path),
+                          torch.zeros(0).numpy())
+    desc = json.loads((tmp_path / "encoder.json").read_text())
+    desc["kwargs"]["heads"] = 4  # still valid, but a 3-stage width of 64 no longer matches the weights
+    desc["kwargs"]["dims"] = [8, 16, 64]
+    (tmp_path / "encoder.json").write_text(json.dumps(desc))
+    ft = build_config(FinetuneConfig, None, [f"model.init={paths['encoder']}", "model.img_size=32"])
+    with pytest.raises(WeightsError, match="do not fit their descriptor"):
+        check_init(ft.model, 3)
 
 
 def test_init_that_does_not_fit_fails_in_the_driver_naming_the_file(tmp_path):

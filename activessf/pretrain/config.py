@@ -113,15 +113,12 @@ class TrainConfig(RunFields):
     # Decode every image once into the object store before training (small sets); else stream.
     materialize: bool = True
     num_reconstructions: int = 4
-    # Test hook: the last rank exits hard once after this epoch (1-based); exercises recovery.
-    debug_crash_epoch: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         require(self.shuffle_buffer >= 0, "train.shuffle_buffer", "must be >= 0")
         require(self.log_every >= 0, "train.log_every", "must be >= 0")
         require(self.num_reconstructions >= 0, "train.num_reconstructions", "must be >= 0")
-        require(self.debug_crash_epoch is None or self.debug_crash_epoch >= 1, "train.debug_crash_epoch", "must be >= 1")
 
 
 @dataclass

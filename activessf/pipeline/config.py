@@ -21,8 +21,9 @@ class ArmConfig:
     """One method to fine-tune and score over the folds."""
 
     name: str = ""
-    # Encoder init: pretrain on the selected crops, on every pool crop, or none (supervised).
-    pretrain: Literal["selected", "all", "none"] = "none"
+    # Encoder init: pretrain on the selected crops, on a seeded random subset of the pool as
+    # large as the selection (the control of selection), on every pool crop, or none (supervised).
+    pretrain: Literal["selected", "random", "all", "none"] = "none"
     # ``key=value`` overrides of the ``finetune`` section for this arm (e.g. model.name=resnet50).
     finetune_overrides: list[str] = field(default_factory=list)
     # ``key=value`` overrides of the ``pretrain`` section (e.g. model.method=mocov3).
@@ -77,6 +78,13 @@ class PipelineConfig:
     # (``<run>/predict_holdout``, shown in the report). None: no export or predict stage.
     predict_holdout: str | None = None
     report: bool = True
+    # Pretraining budget (activessf.pipeline.budget). equal_steps: every pretraining takes the
+    # optimizer steps of pretrain.optim.epochs over the whole pool (or pretrain_steps), so an arm
+    # on fewer crops runs more epochs, not fewer steps. epochs: optim.epochs over its own crops.
+    pretrain_budget: Literal["equal_steps", "epochs"] = "equal_steps"
+    pretrain_steps: int | None = None
+    # Seed of the random-subset arm's draw (pretrain: random).
+    random_seed: int = 0
 
     def __post_init__(self) -> None:
         require(bool(self.labeled), "pipeline.labeled", "a labeled image folder or 'sample'")
@@ -87,3 +95,8 @@ class PipelineConfig:
         require(len(set(slugs)) == len(slugs), "pipeline.arms", f"arm names must differ (folder names {slugs})")
         require(not self.predict_holdout or self.final_fit, "pipeline.predict_holdout",
                 "needs pipeline.final_fit: true (the final fit is the model it applies)")
+        require(self.pretrain_budget in ("equal_steps", "epochs"), "pipeline.pretrain_budget", "equal_steps or epochs")
+        require(self.pretrain_steps is None or self.pretrain_steps >= 1, "pipeline.pretrain_steps", "must be >= 1 or null")
+        require(self.pretrain_steps is None or self.pretrain_budget == "equal_steps", "pipeline.pretrain_steps",
+                "only with pretrain_budget: equal_steps")
+        require(self.random_seed >= 0, "pipeline.random_seed", "must be >= 0")

@@ -59,3 +59,27 @@ def fit_prototypes(
     # float64 so centres and later distances do not depend on the input dtype.
     km.fit(x.astype(np.float64, copy=False))
     return km.cluster_centers_, km.labels_.astype(np.int64)
+
+
+def class_prototypes(features: np.ndarray, labels: list, metric: str = "euclidean") -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """One prototype per labeled class: the mean of its rows (in the metric's space).
+
+    Labels are known for the labeled crops, so the class means stand for the classes exactly,
+    where K-means (the paper) may merge two similar classes and split a varied one; no seed.
+
+    Args:
+        features: ``[N, D]`` labeled rows.
+        labels: ``[N]`` class names (no None).
+        metric: ``euclidean`` or ``cosine`` (rows L2-normalised before averaging).
+
+    Returns:
+        ``centres`` ``[C, D]`` float64, ``assignment`` ``[N]`` int64 (each row's own class, not its
+        nearest centre) and the ``C`` sorted class names.
+    """
+    if any(lab is None for lab in labels):
+        raise ValueError("class prototypes need a label on every labeled feature row")
+    x = prepare(features, metric).astype(np.float64, copy=False)
+    names = sorted(set(labels))
+    assignment = np.searchsorted(names, np.asarray(labels, dtype=object).astype(str)).astype(np.int64)
+    centres = np.stack([x[assignment == i].mean(axis=0) for i in range(len(names))])
+    return centres, assignment, names

@@ -56,15 +56,19 @@ def assign_nearest(
     return cluster, distance
 
 
-def budget_order(cluster: np.ndarray, ratio: np.ndarray) -> np.ndarray:
-    """Round-robin order over clusters: every cluster's best, then every cluster's second, ...
+def budget_order(cluster: np.ndarray, ratio: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Weighted round-robin over clusters: every cluster's best, then every cluster's second, ...
 
-    Within a round, rows closer relative to their threshold come first; remaining ties go to the
-    lower row index, so the order is deterministic.
+    A cluster's r-th row (0-based, closest first) is due at ``(r + 1) / weight``, so any prefix of
+    the order holds each cluster in proportion to its weight until it runs out of candidates
+    (its unused share then goes to the others). Equal weights give a plain round-robin. Within a
+    round, rows closer relative to their threshold come first; remaining ties go to the lower
+    row index, so the order is deterministic.
 
     Args:
         cluster: ``[C]`` cluster of each candidate.
         ratio: ``[C]`` distance / threshold of each candidate.
+        weights: ``[K]`` > 0 per cluster (``quota_weights``); None = equal.
 
     Returns:
         ``[C]`` candidate positions in keep-first order.
@@ -75,7 +79,8 @@ def budget_order(cluster: np.ndarray, ratio: np.ndarray) -> np.ndarray:
     starts = np.searchsorted(sorted_cluster, sorted_cluster, side="left")
     rank = np.empty(len(cluster), dtype=np.int64)
     rank[by_cluster] = np.arange(len(cluster)) - starts
-    return np.lexsort((idx, ratio, rank))
+    due = rank + 1.0 if weights is None else (rank + 1.0) / np.asarray(weights, dtype=np.float64)[cluster]
+    return np.lexsort((idx, ratio, due))
 
 
 def select(
@@ -108,7 +113,11 @@ def select(
 
 
 def decide(
-    cluster: np.ndarray, distance: np.ndarray, thresholds: np.ndarray, budget: int | None = None
+    cluster: np.ndarray,
+    distance: np.ndarray,
+    thresholds: np.ndarray,
+    budget: int | None = None,
+    weights: np.ndarray | None = None,
 ) -> SelectionResult:
     """Eq. 9 and the optional budget on already-computed nearest prototypes.
 
@@ -120,6 +129,7 @@ def decide(
         distance: ``[M]`` distance to it.
         thresholds: ``[K]`` per-cluster thresholds (NaN never selects).
         budget: Cap on selected rows (see ``select``).
+        weights: ``[K]`` per-cluster shares of the budget (see ``budget_order``); None = equal.
 
     Returns:
         ``SelectionResult``.
@@ -132,7 +142,7 @@ def decide(
         thr = row_threshold[pos]
         # A zero threshold only admits distance 0, which is as close as a row can be.
         ratio = np.divide(distance[pos], thr, out=np.zeros(len(pos)), where=thr > 0)
-        keep = pos[budget_order(cluster[pos], ratio)[:budget]]
+        keep = pos[budget_order(cluster[pos], ratio, weights)[:budget]]
         selected[:] = False
         selected[keep] = True
     return SelectionResult(cluster, distance, row_threshold, candidate, selected)

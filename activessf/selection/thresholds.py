@@ -107,3 +107,24 @@ def cluster_thresholds(
         lb[i] = member.min() if lb_quantile is None else np.quantile(member, lb_quantile)
         ub[i] = member.max() if ub_quantile is None else np.quantile(member, ub_quantile)
     return ClusterStats(size=size, lb=lb, ub=ub, threshold=density_threshold(lb, ub, size, alpha))
+
+
+def quota_weights(size: np.ndarray, alpha: float) -> np.ndarray:
+    """Per-prototype share of a budget: ``(n_max / n_i) ** alpha``, 0 for an empty prototype.
+
+    The balanced rule's counterpart of eq. 8: the rarer a class is among the labeled crops, the
+    more of its pool look-alikes pretraining gets (alpha = 0: equal quotas).
+
+    Args:
+        size: ``[K]`` labeled rows per prototype.
+        alpha: Exponent >= 0.
+
+    Returns:
+        ``[K]`` float64 weights, 1 for the largest prototype.
+    """
+    size = np.asarray(size, dtype=np.float64)
+    if alpha < 0 or size.max(initial=0) <= 0:
+        raise ValueError(f"need alpha >= 0 and a non-empty prototype, got alpha={alpha}, sizes={size}")
+    out = np.zeros(len(size))
+    out[size > 0] = np.power(size.max() / size[size > 0], alpha)
+    return out

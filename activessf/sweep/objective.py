@@ -1,7 +1,9 @@
 """The cheap sweep objective, in one process (no Ray): selection -> short pretraining -> probe.
 
-A trial selects pool crops with its selection config, pretrains the encoder on them for the
-pretrain section's (short) schedule with the plain engine, embeds the labeled crops with the
+A trial selects pool crops with its selection config, pretrains the encoder on them with the plain
+engine for the pipeline's equal-step budget (the optimizer steps of the pretrain section's epochs
+over the whole pool, ``activessf.pipeline.budget``: trials differ by their selection, not by
+how many steps a larger selection buys), embeds the labeled crops with the
 frozen encoder and scores a logistic-regression / kNN probe on every saved fold. Its ranking
 of selection settings is what the sweep needs; absolute numbers are below fine-tuning's.
 """
@@ -14,6 +16,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 
 from activessf.engine.pretrain_engine import fit
@@ -22,13 +25,14 @@ from activessf.evaluation.frozen import frozen_eval
 from activessf.finetune.config import FtModelConfig
 from activessf.finetune.model import build_classifier
 from activessf.io.items import crop_items
+from activessf.models.descriptor import HEADER_KEY
 from activessf.models.registry import build_method
 from activessf.pretrain.config import PretrainConfig
 from activessf.pretrain.export import export_encoder
-from activessf.models.descriptor import HEADER_KEY
 from activessf.pretrain.images import load_images
 from activessf.selection.config import SelectionConfig
-from activessf.selection.stage import run_select
+from activessf.pipeline.budget import step_budget, with_step_budget
+from activessf.selection.stage import features_path, run_select
 from activessf.sweep.config import ProbeConfig
 
 
@@ -88,6 +92,9 @@ def cheap_objective(
     sel_dir = os.path.join(trial_dir, "selection")
     run_select(features_labeled, features_pool, sel_dir, selection)
     selected = crop_items(sel_dir)["path"].to_pylist()
+    if selected:
+        n_pool = pq.ParquetFile(features_path(features_pool)).metadata.num_rows
+        pretrain = with_step_budget(pretrain, len(selected), step_budget(pretrain, n_pool))
     method = pretrain_in_process(load_images(selected, pretrain.model.img_size), pretrain)
     images = load_images(labeled["path"].to_pylist(), pretrain.model.img_size)
     if len(images) != labeled.num_rows:

@@ -42,7 +42,7 @@ def test_select_stage_outputs_and_streaming_equals_in_memory(tmp_path, monkeypat
     _write_features(tmp_path / "unl", unl)
     # No crops on disk for synthetic rows: the contact sheet is tested elsewhere.
     monkeypatch.setattr("activessf.selection.stage._contact_sheet", lambda *a, **k: None)
-    cfg = build_config(SelectionConfig, None, ["k=3", "batch_size=16", "n_init=4"])
+    cfg = build_config(SelectionConfig, None, ["rule=paper", "k=3", "batch_size=16", "n_init=4"])
     report = run_select(str(tmp_path / "lab"), str(tmp_path / "unl"), str(tmp_path / "out"), cfg)
     sel = pq.read_table(tmp_path / "out" / "selection.parquet")
     assert sel.num_rows == 220 and report["n_rows"] == 220
@@ -87,7 +87,7 @@ def test_selection_does_not_depend_on_feature_row_order(tmp_path, monkeypatch):
     shuffled = pq.read_table(tmp_path / "lab_b" / "features.parquet").take(pa.array(perm))
     pq.write_table(shuffled, tmp_path / "lab_b" / "features.parquet")
     monkeypatch.setattr("activessf.selection.stage._contact_sheet", lambda *a, **k: None)
-    cfg = build_config(SelectionConfig, None, ["k=6", "n_init=1"])
+    cfg = build_config(SelectionConfig, None, ["rule=paper", "k=6", "n_init=1"])
     runs = [run_select(str(tmp_path / f"lab_{v}"), str(tmp_path / "unl"), str(tmp_path / f"out_{v}"), cfg) for v in "ab"]
     assert runs[0]["clusters"] == runs[1]["clusters"]
     sel = [pq.read_table(tmp_path / f"out_{v}" / "selection.parquet")["selected"].to_pylist() for v in "ab"]

@@ -27,10 +27,10 @@ from activessf.io.decode import decode_image
 from activessf.io.markers import begin_stage, files_stamp, fingerprint, read_marker, write_marker
 from activessf.io.sources import InputError
 from activessf.selection.config import SelectionConfig
-from activessf.selection.prototypes import fit_prototypes
+from activessf.selection.prototypes import class_prototypes, fit_prototypes
 from activessf.selection.report import selection_contact_sheet, selection_report
 from activessf.selection.select import SelectionResult, assign_nearest, decide
-from activessf.selection.thresholds import cluster_thresholds
+from activessf.selection.thresholds import cluster_thresholds, quota_weights
 
 
 def features_path(source: str) -> str:
@@ -88,22 +88,23 @@ def run_select(labeled: str, unlabeled: str, out_dir: str, cfg: SelectionConfig,
     fp = fingerprint("select", to_dict(cfg), lab_path, unl_path, _stamp(lab_path), _stamp(unl_path))
     lab_table, lab_feats, lab_meta = read_features(lab_path)
     check_same_embedding(lab_meta, _read_meta(unl_path), lab_path, unl_path)
-    if cfg.k > len(lab_feats):
-        raise ConfigError(f"selection.k: {cfg.k} prototypes need at least {cfg.k} labeled rows, got {len(lab_feats)}")
+    labels = lab_table["label"].to_pylist()
+    check_labeled_rows(cfg, labels)
     if not begin_stage("select", out_dir, fp, cfg, force):
         return None
-    centres, assignment = fit_prototypes(lab_feats, cfg.k, cfg.n_init, cfg.seed, cfg.metric, cfg.max_iter)
-    stats = cluster_thresholds(lab_feats, centres, assignment, cfg.alpha, cfg.lb_quantile, cfg.ub_quantile,
-                               cfg.metric, cfg.batch_size)
+    centres, assignment, stats, weights, names = fit_rule(lab_feats, labels, cfg)
     ids, cluster, distance = stream_assign(unl_path, centres, cfg)
-    result = decide(cluster, distance, stats.threshold, cfg.budget)
+    result = decide(cluster, distance, stats.threshold, rule_budget(cfg, len(ids)), weights)
     _write_selection(out_dir, ids, result)
     buf = io.BytesIO()
     np.save(buf, centres.astype(np.float32))
     atomic_write_bytes(afs.join(out_dir, "prototypes.npy"), buf.getvalue())
-    report = selection_report(stats, result, cfg.alpha, cfg.k)
-    for row, mix in zip(report["clusters"], cluster_label_mix(lab_table["label"].to_pylist(), assignment, cfg.k)):
+    report = selection_report(stats, result, cfg.alpha, len(centres))
+    report["rule"] = cfg.rule
+    for i, (row, mix) in enumerate(zip(report["clusters"], cluster_label_mix(labels, assignment, len(centres)))):
         row["labeled_mix"] = mix
+        if names:
+            row["class"] = names[i]
     if random_features(lab_meta):
         report["warning"] = RANDOM_WARNING
         print(f"{'!' * 100}\nselect: {RANDOM_WARNING}\n{'!' * 100}", file=sys.stderr, flush=True)
@@ -111,8 +112,48 @@ def run_select(labeled: str, unlabeled: str, out_dir: str, cfg: SelectionConfig,
     _contact_sheet(out_dir, ids, result)
     write_marker(out_dir, "select", fp, {k: report[k] for k in ("n_rows", "n_candidates", "n_selected")})
     console.detail(f"select: {report['n_selected']} of {report['n_rows']} unlabeled crops selected "
-                   f"({report['n_candidates']} within thresholds; k={cfg.k}, alpha={cfg.alpha})")
+                   f"({report['n_candidates']} within thresholds; rule {cfg.rule}, {len(centres)} prototypes, "
+                   f"alpha={cfg.alpha})")
     return report
+
+
+def check_labeled_rows(cfg: SelectionConfig, labels: list) -> None:
+    """Refuse, before any work, labeled features the rule cannot fit prototypes on.
+
+    Raises:
+        ConfigError: Naming the field (``selection.k`` or ``selection.rule``).
+    """
+    if cfg.rule == "paper" and cfg.k > len(labels):
+        raise ConfigError(f"selection.k: {cfg.k} prototypes need at least {cfg.k} labeled rows, got {len(labels)}")
+    if cfg.rule == "balanced" and (not labels or any(lab is None for lab in labels)):
+        raise ConfigError("selection.rule: balanced builds one prototype per labeled class and needs a label on "
+                          "every labeled feature row (extract the labeled crops with their labels, or use rule: paper)")
+
+
+def fit_rule(lab_feats: np.ndarray, labels: list, cfg: SelectionConfig) -> tuple:
+    """Prototypes and per-prototype thresholds and budget shares of ``cfg.rule``.
+
+    Returns:
+        (``centres`` ``[K, D]``, ``assignment`` ``[N]`` of the labeled rows, ``ClusterStats``,
+        per-prototype budget ``weights`` ``[K]`` or None (plain round-robin), class names or None).
+    """
+    if cfg.rule == "paper":
+        centres, assignment = fit_prototypes(lab_feats, cfg.k, cfg.n_init, cfg.seed, cfg.metric, cfg.max_iter)
+        stats = cluster_thresholds(lab_feats, centres, assignment, cfg.alpha, cfg.lb_quantile, cfg.ub_quantile,
+                                   cfg.metric, cfg.batch_size)
+        return centres, assignment, stats, None, None
+    centres, assignment, names = class_prototypes(lab_feats, labels, cfg.metric)
+    # alpha 0 makes eq. 8's threshold UB, here the gate quantile of the class's own distances.
+    stats = cluster_thresholds(lab_feats, centres, assignment, 0.0, None, cfg.gate_quantile, cfg.metric, cfg.batch_size)
+    return centres, assignment, stats, quota_weights(stats.size, cfg.alpha), names
+
+
+def rule_budget(cfg: SelectionConfig, n_pool: int) -> int | None:
+    """How many crops the rule keeps at most: ``budget``, else ``budget_fraction`` of the pool
+    (``balanced``), else every candidate (``paper``)."""
+    if cfg.budget is not None or cfg.rule == "paper":
+        return cfg.budget
+    return max(1, round(cfg.budget_fraction * n_pool)) if n_pool else 0
 
 
 def random_features(meta: dict) -> bool:

@@ -99,10 +99,13 @@ def _feature_backbone(plan: Plan) -> dict:
 
 
 def _select(plan: Plan) -> dict:
+    from activessf.selection.negatives import negatives_beside
     from activessf.selection.stage import run_select
 
     out = plan.path("selection")
-    run_select(plan.path("features_labeled"), plan.path("features_pool"), out, plan.selection)
+    # A label import's "not a target cell" answers, beside its manifest, keep their look-alikes out.
+    run_select(plan.path("features_labeled"), plan.path("features_pool"), out, plan.selection,
+               negatives=negatives_beside(plan.labeled_input()))
     report = json.loads(afs.read_bytes(afs.join(out, "report.json")))
     return {k: report[k] for k in ("n_rows", "n_candidates", "n_selected", "k", "alpha") if k in report}
 

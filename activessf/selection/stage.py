@@ -27,6 +27,7 @@ from activessf.io.decode import decode_image
 from activessf.io.markers import begin_stage, files_stamp, fingerprint, read_marker, write_marker
 from activessf.io.sources import InputError
 from activessf.selection.config import SelectionConfig
+from activessf.selection.negatives import exclude_negatives, negatives_stamp
 from activessf.selection.prototypes import class_prototypes, fit_prototypes
 from activessf.selection.report import selection_contact_sheet, selection_report
 from activessf.selection.select import SelectionResult, assign_nearest, decide
@@ -71,7 +72,8 @@ def cluster_label_mix(labels: list, assignment: np.ndarray, k: int) -> list[dict
     return [dict(sorted(m.items(), key=lambda kv: -kv[1])) for m in mix]
 
 
-def run_select(labeled: str, unlabeled: str, out_dir: str, cfg: SelectionConfig, force: bool = False) -> dict | None:
+def run_select(labeled: str, unlabeled: str, out_dir: str, cfg: SelectionConfig, force: bool = False,
+               negatives: str | None = None) -> dict | None:
     """Fit prototypes on labeled features, select unlabeled rows, write every output.
 
     Args:
@@ -80,12 +82,15 @@ def run_select(labeled: str, unlabeled: str, out_dir: str, cfg: SelectionConfig,
         out_dir: Output folder.
         cfg: Selection config.
         force: Rerun even when complete.
+        negatives: A label import's ``negatives.csv``: those pool crops, and the crops nearer to
+            one of them than to their prototype and every labeled crop, are never selected.
 
     Returns:
         The report dict, or None when skipped as complete.
     """
     lab_path, unl_path = features_path(labeled), features_path(unlabeled)
-    fp = fingerprint("select", to_dict(cfg), lab_path, unl_path, _stamp(lab_path), _stamp(unl_path))
+    fp = fingerprint("select", to_dict(cfg), lab_path, unl_path, _stamp(lab_path), _stamp(unl_path),
+                     *([negatives_stamp(negatives)] if negatives else []))
     lab_table, lab_feats, lab_meta = read_features(lab_path)
     check_same_embedding(lab_meta, _read_meta(unl_path), lab_path, unl_path)
     labels = lab_table["label"].to_pylist()
@@ -94,13 +99,18 @@ def run_select(labeled: str, unlabeled: str, out_dir: str, cfg: SelectionConfig,
         return None
     centres, assignment, stats, weights, names = fit_rule(lab_feats, labels, cfg)
     ids, cluster, distance = stream_assign(unl_path, centres, cfg)
-    result = decide(cluster, distance, stats.threshold, rule_budget(cfg, len(ids)), weights)
+    drop, neg_report = exclude_negatives(unl_path, ids["id"].to_pylist(), distance, lab_feats, negatives,
+                                         cfg.metric, cfg.batch_size)
+    result = decide(cluster, np.where(drop, np.inf, distance), stats.threshold, rule_budget(cfg, len(ids)), weights)
+    result.distance = distance
     _write_selection(out_dir, ids, result)
     buf = io.BytesIO()
     np.save(buf, centres.astype(np.float32))
     atomic_write_bytes(afs.join(out_dir, "prototypes.npy"), buf.getvalue())
     report = selection_report(stats, result, cfg.alpha, len(centres))
     report["rule"] = cfg.rule
+    if neg_report:
+        report["negatives"] = neg_report
     for i, (row, mix) in enumerate(zip(report["clusters"], cluster_label_mix(labels, assignment, len(centres)))):
         row["labeled_mix"] = mix
         if names:

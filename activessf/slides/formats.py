@@ -36,7 +36,3 @@ def is_slide(path: str, max_pixels: int) -> bool:
     except Exception:  # not a TIFF after all, or a corrupt one: the image decoder says why
         return False
 
-
-def slide_mask(paths: list[str], max_pixels: int) -> list[bool]:
-    """``is_slide`` of each path, in order."""
-    return [is_slide(p, max_pixels) for p in paths]

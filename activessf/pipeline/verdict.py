@@ -44,8 +44,10 @@ def verdict(plan: Any, stages: dict[str, dict]) -> str | None:
     best, (acc, pr) = scored[best_slug]
     supervised = best.pretrain == "none"
     others = [(arm, v) for s, (arm, v) in scored.items() if s != best_slug and (arm.pretrain == "none") != supervised]
-    kind = ("trained from scratch" if supervised else "pretrained on the selected pool crops"
-            if best.pretrain == "selected" else "pretrained on every pool crop")
+    kind = "trained from scratch" if supervised else {
+        "selected": "pretrained on the selected pool crops",
+        "random": "pretrained on a random subset of the pool as large as the selection"}.get(
+        best.pretrain, "pretrained on every pool crop")
     text = (f"The best arm, {best.name}, {kind}, scores accuracy {acc:.2f} and macro PR-AUC {pr:.2f} over {k} "
             f"classes, {acc / max(acc0, 1e-9):.1f}x and {pr / max(pr0, 1e-9):.1f}x chance ({acc0:.2f} by always "
             f"answering the most frequent class, {pr0:.2f} for a random ranking)")

@@ -48,7 +48,7 @@ def oof_features(out: Path, folds: pa.Table, fold: int, executor: str) -> tuple[
     """Features of every labeled crop from a backbone trained without ``fold``'s crops."""
     from activessf.config import build_config
     from activessf.stages.feature_backbone import train_feature_backbone, with_backbone
-    from activessf.distributed.features import run_features
+    from activessf.stages.features import run_features
     from activessf.features.config import FeaturesConfig
 
     cfg_used = json.loads((out / "bench_selection.json").read_text())["args"]

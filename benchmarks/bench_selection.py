@@ -75,7 +75,7 @@ def prepare_regions(args, out: Path) -> tuple[Path, Path]:
 def source_features(source: str, args, out: Path, labeled: Path, pool: Path) -> tuple[Path, float]:
     """Labeled and pool features of one source; returns the folder and the seconds it took."""
     from activessf.stages.feature_backbone import train_feature_backbone, with_backbone
-    from activessf.distributed.features import run_features
+    from activessf.stages.features import run_features
 
     sets = [f"source={source}", f"backbone={args.backbone}", f"img_size={args.img_size}",
             f"labeled.img_size={args.img_size}", f"labeled.epochs={args.labeled_epochs}", "batch_size=64"]

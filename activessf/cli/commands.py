@@ -52,7 +52,7 @@ def _features_args(p: argparse.ArgumentParser) -> None:
 def _run_features(args: argparse.Namespace) -> int:
     overrides = _overrides(args, backbone="backbone", weights="weights", source="source")
     cfg = build_config(FeaturesConfig, args.config, overrides, section="features")
-    from activessf.distributed.features import run_features
+    from activessf.stages.features import run_features
 
     try:
         if args.train_on:

@@ -83,7 +83,7 @@ def _regions(plan: Plan, source: str, name: str, labeled: bool) -> dict:
 
 
 def _features(plan: Plan, source: str, name: str, labeled: bool) -> dict:
-    from activessf.distributed.features import run_features
+    from activessf.stages.features import run_features
 
     out = plan.path(name)
     run_features(source, out, plan.features_config(), labeled=labeled)

@@ -12,7 +12,7 @@ from safetensors import safe_open
 from activessf.config import build_config
 from activessf.data import SAMPLE_UNLABELED
 from activessf.stages.feature_backbone import train_feature_backbone, with_backbone
-from activessf.distributed.features import run_features
+from activessf.stages.features import run_features
 from activessf.features.config import RANDOM_WARNING, FeaturesConfig
 from activessf.features.stage import read_features
 from activessf.io.items import crop_items

@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 
 from activessf.config import build_config
-from activessf.distributed.features import run_features
+from activessf.stages.features import run_features
 from activessf.features.config import FeaturesConfig
 from activessf.features.stage import read_features
 

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from activessf.config import build_config
-from activessf.distributed.features import run_features
+from activessf.stages.features import run_features
 from activessf.features.config import FeaturesConfig
 from activessf.features.stage import feature_items, read_features
 

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from activessf.config import build_config
-from activessf.distributed.features import run_features
+from activessf.stages.features import run_features
 from activessf.distributed.regions import run_regions
 from activessf.features.config import FeaturesConfig
 from activessf.io.markers import files_stamp, read_marker

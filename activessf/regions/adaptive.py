@@ -106,19 +106,19 @@ def stained_objects(stain: np.ndarray, d: float, params: DefaultCRFParams) -> tu
     if params.speck_radius_d * d >= 1:
         clean = cv2.morphologyEx(clean, cv2.MORPH_OPEN, disk(params.speck_radius_d * d))
     grouped = within(clean, params.group_radius_d * d).astype(np.uint8)
-    n, labels = cv2.connectedComponents(grouped, connectivity=8)
-    labels = (labels * clean).astype(np.int32)
-    areas = np.bincount(labels.ravel(), minlength=n)
+    _, labels = cv2.connectedComponents(grouped, connectivity=8)
+    labels *= clean  # labels on stained pixels only
     objects = []
     for label, sl in enumerate(ndi.find_objects(labels), start=1):
         if sl is None:
             continue
-        eq_diameter = np.sqrt(4.0 * areas[label] / np.pi) / d
+        area = int(np.count_nonzero(labels[sl] == label))
+        eq_diameter = np.sqrt(4.0 * area / np.pi) / d
         if eq_diameter < params.min_platelet_d:
             continue
         kind = "nucleated" if eq_diameter >= params.min_nucleated_d else "platelet"
         box = (sl[1].start, sl[0].start, sl[1].stop - sl[1].start, sl[0].stop - sl[0].start)
-        objects.append(StainedObject(label=label, box=box, area=int(areas[label]), kind=kind))
+        objects.append(StainedObject(label=label, box=box, area=area, kind=kind))
     return labels, objects
 
 
@@ -152,8 +152,8 @@ def cell_masks(
     cells = stained.copy()
     nucleated = [o.label for o in objects if o.kind == "nucleated"]
     if params.grow_margin_d > 0 and nucleated:
-        boxes = [(o.label, o.box) for o in objects if o.kind == "nucleated"]
-        win, grown = grow_nuclei(rgb, stained, boxes, eosin, other, red, d, params)
+        boxes, kinds = [o.box for o in objects], [o.kind == "nucleated" for o in objects]
+        win, grown = grow_nuclei(rgb, stained, boxes, kinds, eosin, other, red, d, params)
         is_nucleated = np.zeros(len(keep), bool)
         is_nucleated[nucleated] = True
         cells[win] = np.where(is_nucleated[grown], grown, cells[win])

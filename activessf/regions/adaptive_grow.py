@@ -3,8 +3,9 @@
 The watershed only floods pixels near a stained object (``grow_margin_d``); every other pixel
 is an outside seed. A flood cannot cross seed pixels, so each connected part of the near
 region is flooded on its own, from the seeds inside it. Only the parts holding a nucleus are
-needed, so all the work runs in their bounding box (grown by the smoothing and erosion reach):
-the same labels as over the whole image, at the cost of the cells' area instead of the image's.
+needed, so all the work runs in a box around them (grown by the smoothing and erosion reach):
+the same nucleated cells as over the whole image, at the cost of the cells' area instead of
+the image's.
 """
 
 from __future__ import annotations
@@ -16,39 +17,50 @@ from activessf.regions.adaptive_scale import beyond, disk, within
 from activessf.regions.config import DefaultCRFParams
 
 
-def nucleus_window(
-    near: np.ndarray, stained: np.ndarray, nucleated: list[tuple[int, tuple[int, int, int, int]]], reach: int
-) -> tuple[slice, slice]:
-    """The box of the near-region parts that hold a nucleated object, grown by ``reach``.
+Box = tuple[int, int, int, int]
+
+
+def nucleus_window(boxes: list[Box], nucleated: list[bool], margin: float, reach: int, shape) -> tuple[slice, slice]:
+    """A box of the image holding every near-region part with a nucleus, grown by ``reach``.
+
+    Near regions of two objects can only touch when their stained pixels are closer than
+    twice the margin (plus the chamfer distance's ~2% and a pixel), so objects chained to a
+    nucleus by box gaps below that bound hold every such part; their boxes, grown by the
+    margin, bound it.
 
     Args:
-        near: ``[H, W]`` bool, pixels near any stained object.
-        stained: ``[H, W]`` int32 object labels on their stained pixels.
-        nucleated: ``(label, (x, y, w, h))`` of each nucleated object, its box of stained pixels.
-        reach: Pixels added on every side (clipped to the image).
+        boxes: ``(x, y, w, h)`` of every object's stained pixels.
+        nucleated: Per object, whether it is nucleated (at least one is).
+        margin: The near-region radius in pixels.
+        reach: Pixels added on every side beyond the near region (clipped to the image).
+        shape: ``(H, W)`` of the image.
 
     Returns:
         ``(rows, cols)`` slices of the image.
     """
-    # 8-connected parts: a superset of the watershed's 4-connected floods, and it also holds
-    # every 8-connected body the later clean-up joins.
-    _, parts, stats, _ = cv2.connectedComponentsWithStats(near.view(np.uint8), connectivity=8)
-    wanted = np.zeros(len(stats), bool)
-    # All stained pixels of one object lie in one part (they are closer than the margin).
-    for label, (x, y, w, h) in nucleated:
-        box = stained[y : y + h, x : x + w] == label
-        wanted[parts[y : y + h, x : x + w].flat[int(np.argmax(box))]] = True
-    x, y, w, h = (stats[wanted, i] for i in range(4))
-    rows, cols = near.shape
-    y0, x0 = max(0, int(y.min()) - reach), max(0, int(x.min()) - reach)
-    y1, x1 = min(rows, int((y + h).max()) + reach), min(cols, int((x + w).max()) + reach)
-    return slice(y0, y1), slice(x0, x1)
+    b = np.array(boxes, np.float64).reshape(-1, 4)
+    x0, y0, x1, y1 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    gap_x = np.maximum(0.0, np.maximum(x0[:, None], x0[None]) - np.minimum(x1[:, None], x1[None]))
+    gap_y = np.maximum(0.0, np.maximum(y0[:, None], y0[None]) - np.minimum(y1[:, None], y1[None]))
+    linked = np.hypot(gap_x, gap_y) <= 2.1 * margin + 3
+    chained = np.array(nucleated, bool)
+    while True:
+        grown = chained | linked[chained].any(axis=0)
+        if np.array_equal(grown, chained):
+            break
+        chained = grown
+    pad = int(np.ceil(1.05 * margin)) + 2 + reach
+    rows, cols = shape[:2]
+    top, left = max(0, int(y0[chained].min()) - pad), max(0, int(x0[chained].min()) - pad)
+    bottom, right = min(rows, int(y1[chained].max()) + pad), min(cols, int(x1[chained].max()) + pad)
+    return slice(top, bottom), slice(left, right)
 
 
 def grow_nuclei(
     rgb: np.ndarray,
     stained: np.ndarray,
-    nucleated: list[tuple[int, tuple[int, int, int, int]]],
+    boxes: list[Box],
+    nucleated: list[bool],
     eosin: np.ndarray,
     other: np.ndarray,
     red: np.ndarray,
@@ -66,7 +78,8 @@ def grow_nuclei(
     Args:
         rgb: Denoised image ``[H, W, 3]`` uint8.
         stained: ``[H, W]`` int32 object labels on their stained pixels.
-        nucleated: ``(label, box)`` of the nucleated objects (at least one); only their cells
+        boxes: ``(x, y, w, h)`` of every object's stained pixels.
+        nucleated: Per object, whether it is nucleated (at least one is); only their cells
             are final.
         eosin, other: ``[H, W]`` dye components.
         red: ``[H, W]`` bool red-cell mask.
@@ -78,14 +91,14 @@ def grow_nuclei(
         box of the image): cell labels (compact bodies joined to their seed), 0 elsewhere.
         The labels of nucleated objects are final; others may differ near the window edge.
     """
-    near_full = within(stained > 0, params.grow_margin_d * d)
     sigma = max(0.5, params.edge_sigma_d * d)
     # cv2's uint8 Gaussian reaches 3 sigma; the watershed reads one neighbour; the erosion
     # below reaches strand_radius_d * d (chamfer distance, ~2% long).
     reach = int(np.ceil(3 * sigma + 1.05 * params.strand_radius_d * d)) + 3
-    win = nucleus_window(near_full, stained, nucleated, reach)
-    eosin, other = eosin[win], other[win]
-    stained, near = stained[win], near_full[win]
+    win = nucleus_window(boxes, nucleated, params.grow_margin_d * d, reach, stained.shape)
+    eosin, other, stained = eosin[win], other[win], stained[win]
+    # Within the window the near region can only lack pixels of parts without a nucleus.
+    near = within(stained > 0, params.grow_margin_d * d)
     # Labels are small integers: uint16 dilation is exact and cheaper than float32.
     dtype = np.uint16 if stained.max(initial=0) < 1 << 16 else np.float32
     markers = cv2.dilate(stained.astype(dtype), disk(params.seed_ring_d * d)).astype(np.int32)

@@ -10,6 +10,8 @@ does not grow with the radius.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -52,26 +54,33 @@ def beyond(mask: np.ndarray, radius: float) -> np.ndarray:
     return cv2.distanceTransform(inside, cv2.DIST_L2, cv2.DIST_MASK_5) > radius
 
 
+@functools.lru_cache(maxsize=512)
 def euclidean_disk(radius: float) -> np.ndarray:
-    """The pixels within ``radius`` of the centre, ``[2R+1, 2R+1]`` uint8 with ``R = floor(radius)``."""
+    """The pixels within ``radius`` of the centre, ``[2R+1, 2R+1]`` uint8 with ``R = floor(radius)``.
+
+    Cached: the granulometry asks for the same radii on every image of a size. Read-only.
+    """
     r = int(np.floor(radius))
     y, x = np.mgrid[-r : r + 1, -r : r + 1]
-    return (x * x + y * y <= radius * radius).astype(np.uint8)
+    kernel = (x * x + y * y <= radius * radius).astype(np.uint8)
+    kernel.flags.writeable = False
+    return kernel
 
 
-def opening_areas(mask: np.ndarray, radii: np.ndarray, max_kernel: int = 900) -> np.ndarray:
+def opening_areas(mask: np.ndarray, radii: np.ndarray, max_kernel: int = 200) -> np.ndarray:
     """Area left after opening ``mask`` by a Euclidean disk of each radius.
 
     Opening by a disk of radius r = the points within r of a pixel whose distance to the
-    background exceeds r (the "core"). The core comes from one exact distance transform; its
-    r-neighbourhood is a dilation by the exact disk where that disk is small (cost grows with
-    the disk's pixels) and a second exact distance transform where it is large (fixed cost
-    per pixel), either way only over the core's box grown by r. Both give the same set.
+    background exceeds r (the "core", from one exact distance transform). Only the core's box
+    grown by r can hold them. Small radii: a dilation of the core by the exact disk (its cost
+    grows with the disk's pixels). Larger radii: a 5x5 chamfer distance transform from the
+    core (fixed cost per pixel; within ~2% of Euclidean, Borgefors 1986, far below the ~15%
+    between successive radii of the granulometry).
 
     Args:
         mask: ``[H, W]`` uint8, nonzero = object.
         radii: ``[R]`` radii in pixels.
-        max_kernel: Largest disk (in pixels) dilated directly; speed only, not the result.
+        max_kernel: Largest disk (in pixels of its bounding square x 0.8) dilated exactly.
 
     Returns:
         ``[R]`` float64 object areas in pixels.
@@ -84,15 +93,14 @@ def opening_areas(mask: np.ndarray, radii: np.ndarray, max_kernel: int = 900) ->
         x, y, cw, ch = cv2.boundingRect(core)
         if cw == 0:
             break
-        # Nothing farther than r from the core is in the opening: the grown box holds it all.
-        m = int(np.floor(r)) + 1
+        m = int(1.03 * r) + 2  # the chamfer distance may read up to ~2% short
         x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(w, x + cw + m), min(h, y + ch + m)
         box = core[y0:y1, x0:x1]
-        kernel = euclidean_disk(r)
-        if np.count_nonzero(kernel) <= max_kernel:
+        if (2 * r + 1) ** 2 * 0.8 <= max_kernel:  # a disk fills ~pi/4 of its square
+            kernel = euclidean_disk(float(r))
             areas[i] = cv2.countNonZero(cv2.dilate(box, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0))
         else:
-            to_core = cv2.distanceTransform(1 - box, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+            to_core = cv2.distanceTransform(1 - box, cv2.DIST_L2, cv2.DIST_MASK_5)
             areas[i] = np.count_nonzero(to_core <= r)
     return areas
 

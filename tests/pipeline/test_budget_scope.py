@@ -137,3 +137,15 @@ def test_the_budget_rule_is_part_of_the_pretraining_stage_key(tmp_path):
         keys[mode] = json.dumps(st.key, sort_keys=True, default=str)
         assert "regions_pool" in st.upstream
     assert keys["equal_steps"] != keys["epochs"]
+
+
+def test_run_command_refuses_an_unknown_stage_or_arm_before_any_work(tmp_path, capsys):
+    from activessf.cli import main
+
+    out = tmp_path / "run"
+    assert main(["run", "--output", str(out), "--until", "pretrian"]) == 2
+    err = capsys.readouterr().err
+    assert "--until: no stage 'pretrian'" in err and "pretrain_selected" in err
+    assert main(["run", "--output", str(out), "--only", "MAE w/ nothing"]) == 2
+    assert "'MAE w/ selection'" in capsys.readouterr().err
+    assert not out.exists()

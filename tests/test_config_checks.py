@@ -70,3 +70,28 @@ def test_pipeline_accepts_the_encoder_its_pretraining_will_write(tmp_path):
     # Arms that pretrain start from the encoder their pretraining stage will write (not yet there).
     inits = [cfg.model.init for arm, _, cfg in plan.arms.values() if arm.pretrain != "none"]
     assert inits and all(i.endswith("encoder.safetensors") for i in inits)
+
+
+def test_pipeline_finetunes_each_encoder_as_its_descriptor_says(tmp_path):
+    """A timm encoder is fine-tuned as that timm model; a ConvMAE one is rebuilt from encoder.json,
+    so only its init is set (the plan and the sweep share ``EncoderDescriptor.finetune_model``)."""
+    import yaml
+
+    from activessf.pipeline.plan import build_plan
+
+    small = {"dims": [8, 16, 32], "depths": [1, 1, 2], "heads": 2, "decoder": {"dim": 32, "depth": 1, "heads": 2}}
+    tree = {"pipeline": {"output": str(tmp_path / "run"), "arms": [
+                {"name": "MAE", "pretrain": "selected"},
+                {"name": "ConvMAE", "pretrain": "selected", "pretrain_overrides": ["model.method=convmae"]}]},
+            "pretrain": {"model": {"encoder": "vit_tiny_patch16_224", "img_size": 32, "patch_size": 8,
+                                   "encoder_kwargs": {"depth": 2}, "convmae": small}},
+            "finetune": {"model": {"name": "vit_small_patch16_224", "img_size": 32}}}
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(tree))
+    plan = build_plan(str(path))
+    mae, conv = plan.arms["mae"], plan.arms["convmae"]
+    assert plan.pretrains[conv.pretrain][1].model.encoder_descriptor().builder == "convmae"
+    assert (mae.finetune.model.name, mae.finetune.model.patch_size, mae.finetune.model.encoder_kwargs) == (
+        "vit_tiny_patch16_224", 8, {"depth": 2})
+    assert conv.finetune.model.name == "vit_small_patch16_224"  # the section's; the descriptor builds it
+    assert conv.finetune.model.init == str(tmp_path / "run" / conv.pretrain / "encoder.safetensors")

@@ -9,10 +9,10 @@ name that includes the fingerprint, so the old recipe's checkpoints are never re
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from activessf.config import to_dict
+from activessf.io import fs as afs
 from activessf.io.markers import content_stamp, recipe_fingerprint
 
 def finetune_fingerprint(cfg: Any, folds_digest: str, data_stamp: str) -> str:
@@ -34,11 +34,10 @@ def finetune_fingerprint(cfg: Any, folds_digest: str, data_stamp: str) -> str:
 
 def recorded_fingerprint(path: str) -> str | None:
     """The ``fingerprint`` a fold's ``metrics.json`` (or ``final.json``) records; None if absent."""
-    if not os.path.exists(path):
+    if not afs.exists(path):  # local or s3://: a fold finished on object storage is found too
         return None
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh).get("fingerprint")
+        return json.loads(afs.read_bytes(path)).get("fingerprint")
     except (OSError, ValueError):
         return None
 

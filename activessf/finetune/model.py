@@ -44,6 +44,7 @@ def build_classifier(m: FtModelConfig, num_classes: int, seed: int = 0) -> nn.Mo
     Returns:
         The model, logits ``[B, K]`` for images ``[B, 3, S, S]``.
     """
+    m = local_init(m)
     kw = {"num_classes": num_classes, "drop_path_rate": m.drop_path_rate, **m.encoder_kwargs}
     size_kw = {"img_size": m.img_size} | ({"patch_size": m.patch_size} if m.patch_size is not None else {})
     desc = init_descriptor(m)
@@ -70,6 +71,7 @@ def check_init(m: FtModelConfig, num_classes: int) -> None:
 
     if m.init == "none":
         return
+    m = local_init(m)
     desc = init_descriptor(m)
     if desc is not None and not desc.is_timm():
         try:  # rebuilt from its descriptor and loaded strictly: a misfit fails here
@@ -88,6 +90,14 @@ def check_init(m: FtModelConfig, num_classes: int) -> None:
     if missing or unexpected:
         raise WeightsError(f"weights {m.init} do not fit {m.name}: {len(missing)} missing keys "
                            f"({', '.join(missing[:3])}), {len(unexpected)} unexpected ({', '.join(unexpected[:3])})")
+
+
+def local_init(m: FtModelConfig) -> FtModelConfig:
+    """``m`` with an object-storage ``init`` replaced by a local copy (timm and safetensors open
+    only local files; each node fetches its own copy once, ``activessf.io.fs.local_copy``)."""
+    from activessf.io.fs import is_remote, local_copy
+
+    return FtModelConfig(**{**m.__dict__, "init": local_copy(m.init)}) if is_remote(m.init) else m
 
 
 def _head_names(model: nn.Module) -> list[str]:

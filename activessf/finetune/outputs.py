@@ -20,6 +20,7 @@ from activessf.evaluation.compare import plot_confusions
 from activessf.evaluation.metrics import fold_metrics, run_report
 from activessf.finetune.freshness import recorded_fingerprint
 from activessf.finetune.inputs import FINAL, FoldInputs, FoldRun
+from activessf.io import fs as afs
 from activessf.io.atomic import (
     atomic_write_bytes,
     atomic_write_table,
@@ -72,8 +73,7 @@ def write_fold(output: str, inputs: FoldInputs, run: FoldRun, method: str) -> di
 
 def load_fold(output: str, fold: int) -> dict[str, Any]:
     """A completed fold's metrics (without its training history)."""
-    with open(os.path.join(_fold_dir(output, fold), "metrics.json"), encoding="utf-8") as fh:
-        m = json.load(fh)
+    m = json.loads(afs.read_bytes(afs.join(_fold_dir(output, fold), "metrics.json")))  # local or s3://
     m.pop("history", None)
     return m
 

@@ -21,6 +21,7 @@ from activessf.features.config import FeaturesConfig
 from activessf.features.labeled import WEIGHTS, backbone_finetune_config, train_local
 from activessf.finetune.inputs import final_inputs
 from activessf.finetune.outputs import write_final
+from activessf.io import fs as afs
 from activessf.io.items import source_stamp
 from activessf.io.markers import begin_stage, fingerprint, read_marker, write_marker
 from activessf.stages.folds import labeled_items
@@ -49,7 +50,7 @@ def train_feature_backbone(
     Returns:
         Path of ``final/model.safetensors``.
     """
-    output = os.path.abspath(output)
+    output = afs.abspath(output)  # an s3:// URI stays one
     items, rows, classes = _labeled_rows(labeled)
     ft = backbone_finetune_config(cfg, storage_path=os.path.join(output, "ray_runs"))
     fp = fingerprint("feature_backbone", cfg.backbone, to_dict(cfg.labeled), items["id"].to_pylist(),

@@ -22,6 +22,7 @@ from activessf.finetune.freshness import finetune_fingerprint
 from activessf.finetune.inputs import FINAL, FoldInputs, final_inputs, fold_inputs
 from activessf.finetune.model import check_init
 from activessf.finetune.outputs import final_done, fold_done, load_fold, write_final, write_fold, write_run
+from activessf.io import fs as afs
 from activessf.io.items import source_stamp
 from activessf.stages.folds import labeled_items, run_folds
 
@@ -59,7 +60,7 @@ def run_finetune(labeled: str, output: str, cfg: FinetuneConfig, folds_path: str
         ``report``; when False (``train.stop_after_epochs``) ``stopped_fold`` and ``folds``.
     """
     ensure_ray()
-    output = os.path.abspath(output)
+    output = afs.abspath(output)  # an s3:// URI stays one
     save_config(cfg, output, "finetune_config.yaml")
     items = labeled_items(labeled)
     folds_path = folds_path or os.path.join(output, "folds.parquet")

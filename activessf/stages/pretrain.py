@@ -17,6 +17,7 @@ from activessf.distributed.pretrain import fit_ray
 from activessf.distributed.pretrain_data import build_image_dataset, take_images
 from activessf.distributed.runtime import data_context_quiet, ensure_ray
 from activessf.distributed.train import storage_root
+from activessf.io import fs as afs
 from activessf.io.markers import content_stamp, files_stamp, recipe_fingerprint, stage_stamp
 from activessf.models.registry import build_method
 from activessf.pretrain.config import PretrainConfig
@@ -58,7 +59,7 @@ def run_pretrain(data: str, output: str, cfg: PretrainConfig) -> dict[str, Any]:
     """
     ensure_ray()
     data_context_quiet(progress=False)
-    output = os.path.abspath(output)
+    output = afs.abspath(output)  # an s3:// URI stays one
     save_config(cfg, output, "pretrain_config.yaml")
     paths = list_images(data)
     ds = build_image_dataset(paths, cfg.model.img_size, materialize=cfg.train.materialize)

@@ -9,6 +9,10 @@ four folds embeds the crops; the probe trains on those four and scores the held-
 
     nice -n 5 .venv/bin/python benchmarks/bench_frozen.py --out benchmarks/out/sel16 \\
         --sources random labeled [--oof-executor local]
+
+A source is a ``src_<name>`` folder, so ``pool_ssl_mae`` probes what
+``bench_selection.py --sources pool_ssl --weights .../encoder.safetensors --tag _mae`` wrote.
+Results are merged into an existing ``bench_frozen.json`` (the listed sources are measured again).
 """
 
 from __future__ import annotations
@@ -98,7 +102,7 @@ def main() -> None:
     ap.add_argument("--sources", nargs="+", default=["random", "labeled"])
     ap.add_argument("--oof-executor", choices=["ray", "local"], default="local")
     ap.add_argument("--no-oof", action="store_true")
-    ap.add_argument("--skip-fixed", action="store_true", help="only the out-of-fold numbers (merged into the JSON)")
+    ap.add_argument("--skip-fixed", action="store_true", help="only the out-of-fold numbers")
     ap.add_argument("--oof-folds", type=int, default=None, help="out-of-fold on the first N folds only")
     args = ap.parse_args()
     out = Path(args.out)
@@ -107,7 +111,7 @@ def main() -> None:
     folds = make_folds(ids, items["label"].to_pylist(), n_folds=5, seed=0)
     results, t0 = {}, time.perf_counter()
     path = out / "bench_frozen.json"
-    if args.skip_fixed and path.exists():
+    if path.exists():  # every run adds its sources to what earlier runs measured
         results = json.loads(path.read_text())["results"]
     for source in [] if args.skip_fixed else args.sources:
         name = f"{source} (in-sample)" if source == "labeled" else source

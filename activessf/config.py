@@ -29,12 +29,8 @@ SECTIONS = ("regions", "features", "selection", "pretrain", "finetune", "evaluat
 
 
 class ConfigError(ValueError):
-    """A config key or value is invalid; the message names the field.
-
-    ``local`` is set by :func:`check`: the field is named relative to the dataclass that raised,
-    and :func:`from_dict` prefixes it with where that dataclass sits (``optim.`` or
-    ``model.mae.decoder.``), so a part shared by several sections names the right one.
-    """
+    """A config key or value is invalid; the message names the field. ``local`` (from :func:`check`):
+    ``(name, message)`` relative to the raising dataclass; :func:`from_dict` adds its path."""
 
     def __init__(self, message: str, local: tuple[str, str] | None = None) -> None:
         super().__init__(message)
@@ -129,21 +125,16 @@ def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
     if not isinstance(data, Mapping):
         raise ConfigError(f"{prefix.rstrip('.') or cls.__name__}: expected a mapping")
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("inline")}
+    inline = [f.name for f in dataclasses.fields(cls) if f.metadata.get("inline")]
     hints = typing.get_type_hints(cls)
     unknown = sorted(set(data) - set(fields))
-    inline = [f.name for f in dataclasses.fields(cls) if f.metadata.get("inline")]
-    kwargs: dict[str, Any] = {}
-    if inline and unknown:
-        # Keys the class resolves itself in __post_init__ (e.g. a method's own section, whose
-        # dataclass depends on the method chosen): handed over raw, validated there.
-        kwargs[inline[0]] = {k: data[k] for k in unknown}
-        unknown = []
-    if unknown:
+    if unknown and not inline:
         names = ", ".join(prefix + k for k in unknown)
         raise ConfigError(f"unknown config field(s): {names}; valid: {', '.join(sorted(fields))}")
-    for name, value in data.items():
-        if name not in fields:
-            continue
+    # Other keys go raw to an inline field; the class resolves them in __post_init__ (a method's
+    # own section, whose dataclass depends on the method chosen).
+    kwargs: dict[str, Any] = {inline[0]: {k: data[k] for k in unknown}} if inline else {}
+    for name, value in ((k, v) for k, v in data.items() if k in fields):
         kwargs[name] = _coerce(hints[name], value, prefix + name)
         if (name == "seed" or name.endswith("_seed")) and isinstance(value, int):
             # numpy, torch and OpenCV all refuse a negative seed, but only deep inside the run.

@@ -44,6 +44,17 @@ def quiet_local_workers() -> None:
 # idle cores, 58 s and 40 s on cores another run was using.
 LOCAL_TRAIN_ENV = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5"}
 
+# Each Train run is 2-3 worker processes (the fold's zero-CPU task, the controller, a worker of
+# fractional CPU), so four folds trained at once are a dozen processes on a 2-core machine, and
+# with the pool's idle workers the demo's fine-tuning peaks at ~20. The raylet warns "N PYTHON
+# worker processes have been started ... Nx the maximum expected startup concurrency" (pushed to
+# the driver, which prints it to stdout past every logger) when the processes it counts reach 4x
+# its start-up concurrency, min(cores, num_cpus): it counts all but a reserve of 2 x
+# ``max_io_workers`` (the spill/restore workers, 4 by default), so it warns from 16 processes on
+# 2 cores. A local runtime reserves 12 IO workers (Ray's setting; a one-machine run of this size
+# never spills to disk, so none of them is started): the warning would take 32 processes.
+LOCAL_IO_WORKERS = "12"
+
 # True while a runtime ``ensure_ray`` started (or joined) for this process is up; a runtime
 # someone else started (a test session, a notebook) is never shut down by us.
 _started_here = False
@@ -58,6 +69,7 @@ def init_local(num_cpus: int | None = None, **kwargs) -> None:
     """
     for key, value in LOCAL_TRAIN_ENV.items():
         os.environ.setdefault(key, value)
+    os.environ.setdefault("RAY_max_io_workers", LOCAL_IO_WORKERS)
     # address="local": a fresh runtime, never a cluster some other process started on this
     # machine (Ray's auto-detection follows /tmp/ray/ray_current_cluster, which can be stale).
     with _keep_sigterm_handler():

@@ -85,6 +85,11 @@ def find_regions_default(rgb: np.ndarray, params: DefaultCRFParams, seed: int) -
         return []
     labels, objects = stained_objects(stain, d, params)
     wanted = [o for o in objects if o.kind in params.keep_kinds]
+    for o in objects:
+        if o.kind not in params.keep_kinds:  # gone from the label image: no seed, no cell
+            x, y, w, h = o.box
+            view = labels[y : y + h, x : x + w]
+            view[view == o.label] = 0
     cells = cell_masks(blurred, labels, wanted, eosin, other, red, d, params)
     return [r for r in cell_regions(wanted, cells) if r.fill_rate >= params.min_fill_rate]
 
@@ -99,8 +104,8 @@ def stained_objects(stain: np.ndarray, d: float, params: DefaultCRFParams) -> tu
             ``min_nucleated_d``).
 
     Returns:
-        ``(labels, objects)``: ``labels`` ``[H, W]`` int32 holds each object's label on its
-        stained pixels (0 elsewhere); ``objects`` lists the objects big enough to keep.
+        ``(labels, objects)``: ``objects`` lists the objects big enough to keep; ``labels``
+        ``[H, W]`` int32 holds each of them's label on its stained pixels (0 elsewhere).
     """
     clean = stain.astype(np.uint8)
     if params.speck_radius_d * d >= 1:
@@ -112,9 +117,11 @@ def stained_objects(stain: np.ndarray, d: float, params: DefaultCRFParams) -> tu
     for label, sl in enumerate(ndi.find_objects(labels), start=1):
         if sl is None:
             continue
-        area = int(np.count_nonzero(labels[sl] == label))
+        own = labels[sl] == label
+        area = int(np.count_nonzero(own))
         eq_diameter = np.sqrt(4.0 * area / np.pi) / d
         if eq_diameter < params.min_platelet_d:
+            labels[sl][own] = 0  # too small to keep: gone from the label image too
             continue
         kind = "nucleated" if eq_diameter >= params.min_nucleated_d else "platelet"
         box = (sl[1].start, sl[0].start, sl[1].stop - sl[1].start, sl[0].stop - sl[0].start)
@@ -136,7 +143,7 @@ def cell_masks(
 
     Args:
         rgb: Denoised image ``[H, W, 3]`` uint8.
-        labels: ``[H, W]`` object labels from ``stained_objects``.
+        labels: ``[H, W]`` labels of ``objects`` on their stained pixels, 0 elsewhere.
         objects: Objects to return cells for.
         eosin, other: ``[H, W]`` dye components.
         red: ``[H, W]`` bool red-cell mask.
@@ -146,15 +153,13 @@ def cell_masks(
     Returns:
         ``[H, W]`` int32: each object's label on its cell pixels, 0 elsewhere.
     """
-    keep = np.zeros(int(labels.max()) + 1, bool)
-    keep[[o.label for o in objects]] = True
-    stained = np.where(keep[labels], labels, 0).astype(np.int32)
+    stained = labels
     cells = stained.copy()
     nucleated = [o.label for o in objects if o.kind == "nucleated"]
     if params.grow_margin_d > 0 and nucleated:
         boxes, kinds = [o.box for o in objects], [o.kind == "nucleated" for o in objects]
         win, grown = grow_nuclei(rgb, stained, boxes, kinds, eosin, other, red, d, params)
-        is_nucleated = np.zeros(len(keep), bool)
+        is_nucleated = np.zeros(max(int(grown.max()), max(nucleated)) + 1, bool)
         is_nucleated[nucleated] = True
         cells[win] = np.where(is_nucleated[grown], grown, cells[win])
     # A platelet is granular: its stained pixels are speckled; its body is their closed hull.

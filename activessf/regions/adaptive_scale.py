@@ -89,7 +89,7 @@ def opening_areas(mask: np.ndarray, radii: np.ndarray, max_kernel: int = 200) ->
     h, w = mask.shape
     areas = np.zeros(len(radii))
     for i, r in enumerate(radii):
-        core = (inside > r).view(np.uint8)
+        core = cv2.compare(inside, float(r), cv2.CMP_GT)  # 255 on the core
         x, y, cw, ch = cv2.boundingRect(core)
         if cw == 0:
             break
@@ -100,8 +100,8 @@ def opening_areas(mask: np.ndarray, radii: np.ndarray, max_kernel: int = 200) ->
             kernel = euclidean_disk(float(r))
             areas[i] = cv2.countNonZero(cv2.dilate(box, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0))
         else:
-            to_core = cv2.distanceTransform(1 - box, cv2.DIST_L2, cv2.DIST_MASK_5)
-            areas[i] = np.count_nonzero(to_core <= r)
+            to_core = cv2.distanceTransform(cv2.bitwise_not(box), cv2.DIST_L2, cv2.DIST_MASK_5)
+            areas[i] = cv2.countNonZero(cv2.compare(to_core, float(r), cv2.CMP_LE))
     return areas
 
 

@@ -5,12 +5,16 @@ Rows, measured side by side in one run (interleaved per image, same images, same
 * ``floor``   - decode + 3x3 Gaussian blur: the least any CRF must do per image;
 * ``paper``   - decode + ``find_regions_paper`` (the fast published CRF);
 * ``default`` - decode + ``find_regions_default`` (skipped with a note if not importable);
+* ``default_base`` - the same preset as of git revision ``--baseline-rev`` (``git_baseline.py``
+  imports that revision's ``activessf/regions`` beside the current one), so old and new code
+  are timed interleaved on the same images under the same load; the images whose regions
+  differ between the two are counted;
 * ``literal`` - decode + ``benchmarks/literal_crf.py`` (scikit-learn K-means on every pixel,
   one init): the straightforward implementation, the time the paper preset is compared with;
 * ``literal_stable`` - the same with ``STABLE_N_INIT`` restarts: the fidelity reference.
 
 Every row includes the decode, so ratios compare whole per-image work. The fast rows are
-repeated ``--repeats`` times per image (median kept); ``literal`` runs once. ``--threads``
+repeated ``--repeats`` times per image (median and min kept); ``literal`` runs once. ``--threads``
 (default 1) caps OpenCV and the BLAS/OpenMP pools, so each row is the cost of one core - how
 the Ray stage spends them (one task per core).
 
@@ -20,6 +24,9 @@ the next seed (how stable the published method is: it bounds any reimplementatio
 one-init ``literal`` against ``literal_stable`` (what an exact all-pixel fit scores), and ``paper``
 against the literal mask of *its own* fitted palette (must be exactly 1: the lookup tables are
 exact; only the sampled K-means fit differs from the literal method).
+
+``--tiles`` adds 1024 x 1024 tiles (3 x 3 mosaics of bccd smears, seeded) and reports the
+default preset's tiles/s per core, new and baseline.
 
     .venv/bin/python benchmarks/bench_regions.py --n 40
 """
@@ -43,6 +50,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 from activessf.io.decode import decode_image  # noqa: E402
 from activessf.regions.common import denoise  # noqa: E402
 from activessf.regions.config import DefaultCRFParams, PaperCRFParams  # noqa: E402
+from git_baseline import load_regions_at  # noqa: E402
+from regions_tiles import tile_section  # noqa: E402
+
 from activessf.regions.paper import (  # noqa: E402
     find_regions_paper,
     fit_palette,
@@ -66,6 +76,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=5, help="timed repeats of each fast row per image")
     p.add_argument("--threads", type=int, default=1, help="OpenCV / BLAS / OpenMP threads")
     p.add_argument("--no-seed-baseline", action="store_true", help="skip literal seed-vs-seed IoU")
+    p.add_argument("--no-literal", action="store_true", help="skip the literal rows and the fidelity checks")
+    p.add_argument("--baseline-rev", default="0fb2393",
+                   help="git revision of the default_base row (before issue 20's speed work); '' to skip")
+    p.add_argument("--tiles", type=int, default=8, help="1024x1024 bccd mosaic tiles to time (0 to skip)")
     p.add_argument("--memory-sizes", type=int, nargs="*", default=[1000, 4000],
                    help="input counts for the Ray Data peak-memory runs (none to skip)")
     return p.parse_args(argv)
@@ -81,11 +95,18 @@ def load_default_preset():
     return find_regions_default
 
 
-def timed(fn, repeats: int) -> tuple[tuple[float, float], object]:
-    """Median (wall, CPU) seconds of ``fn()`` over ``repeats`` calls, and its last result.
+def load_baseline(rev: str):
+    """``(find_regions_default, DefaultCRFParams)`` of the default preset at git revision ``rev``."""
+    module = load_regions_at(rev, "adaptive")
+    return module.find_regions_default, sys.modules[module.__package__ + ".config"].DefaultCRFParams
+
+
+def timed(fn, repeats: int) -> tuple[tuple[float, float, float], object]:
+    """Median (wall, CPU) and min wall seconds of ``fn()`` over ``repeats`` calls, and its last result.
 
     CPU time of this process is reported beside wall time because on a shared machine it is
-    the steadier of the two; on a quiet machine with ``--threads 1`` they agree.
+    the steadier of the two, and the min is the run least disturbed by other work; on a quiet
+    machine with ``--threads 1`` they all agree.
     """
     walls, cpus, out = [], [], None
     for _ in range(repeats):
@@ -93,7 +114,11 @@ def timed(fn, repeats: int) -> tuple[tuple[float, float], object]:
         out = fn()
         walls.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
-    return (statistics.median(walls), statistics.median(cpus)), out
+    return (statistics.median(walls), statistics.median(cpus), min(walls)), out
+
+
+def region_tuples(regions) -> list[tuple]:
+    return sorted((r.x, r.y, r.w, r.h, r.kind) for r in regions)
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -119,7 +144,7 @@ def matched_regions(mine: list, ref: list, thr: float = 0.5) -> int:
     return hits
 
 
-def measure_image(data: bytes, args, paper: PaperCRFParams, default_fn) -> dict:
+def measure_image(data: bytes, args, paper: PaperCRFParams, default_fn, baseline) -> dict:
     """All rows for one image, interleaved, plus the untimed fidelity checks."""
     seed, reps = args.seed, args.repeats
     row = {}
@@ -129,6 +154,12 @@ def measure_image(data: bytes, args, paper: PaperCRFParams, default_fn) -> dict:
         dflt = DefaultCRFParams()
         row["default"], dregs = timed(lambda: default_fn(decode_image(data).image, dflt, seed), reps)
         row["default_regions"] = len(dregs)
+        if baseline is not None:
+            base_fn, base_params = baseline[0], baseline[1]()
+            row["default_base"], bregs = timed(lambda: base_fn(decode_image(data).image, base_params, seed), reps)
+            row["default_same_as_base"] = region_tuples(dregs) == region_tuples(bregs)
+    if args.no_literal:
+        return row
     row["literal"], (one_mask, _) = timed(lambda: literal_find_regions(decode_image(data).image, paper, seed), 1)
     row["literal_stable"], (lit_mask, lit_regions) = timed(
         lambda: literal_find_regions(decode_image(data).image, paper, seed, STABLE_N_INIT), 1
@@ -160,20 +191,21 @@ def iou_stats(values: list[float]) -> dict:
 def summarise(per_image: list[dict]) -> dict:
     """Per-row time stats (ms), ratios and fidelity aggregates."""
     out = {"rows": {}}
-    for name in ("floor", "paper", "default", "literal", "literal_stable"):
+    for name in ("floor", "paper", "default", "default_base", "literal", "literal_stable"):
         if name in per_image[0]:
-            wall = [r[name][0] * 1000 for r in per_image]
-            cpu = [r[name][1] * 1000 for r in per_image]
-            out["rows"][name] = {
-                "mean_ms": statistics.fmean(wall),
-                "median_ms": statistics.median(wall),
-                "cpu_mean_ms": statistics.fmean(cpu),
-            }
+            wall, cpu, best = ([r[name][i] * 1000 for r in per_image] for i in range(3))
+            out["rows"][name] = {"mean_ms": statistics.fmean(wall), "median_ms": statistics.median(wall),
+                                 "min_mean_ms": statistics.fmean(best), "cpu_mean_ms": statistics.fmean(cpu)}
     rows = out["rows"]
     out["paper_over_floor"] = rows["paper"]["mean_ms"] / rows["floor"]["mean_ms"]
-    out["literal_over_paper"] = rows["literal"]["mean_ms"] / rows["paper"]["mean_ms"]
     if "default" in rows:
         out["default_over_floor"] = rows["default"]["mean_ms"] / rows["floor"]["mean_ms"]
+    if "default_base" in rows:
+        out["default_base_over_default"] = {k: rows["default_base"][k] / rows["default"][k] for k in rows["default"]}
+        out["default_same_as_base_frac"] = float(np.mean([r["default_same_as_base"] for r in per_image]))
+    if "literal" not in rows:
+        return out
+    out["literal_over_paper"] = rows["literal"]["mean_ms"] / rows["paper"]["mean_ms"]
     out["iou"] = iou_stats([r["iou"] for r in per_image])
     out["literal_one_init_iou"] = iou_stats([r["literal_one_init_iou"] for r in per_image])
     if "literal_seed_iou" in per_image[0]:
@@ -194,12 +226,18 @@ def print_table(summary: dict, n: int) -> None:
     rows, floor = summary["rows"], summary["rows"]["floor"]["mean_ms"]
     print(f"\nPer-image time over {n} images (ms; every row includes the decode)")
     cpu_floor = rows["floor"]["cpu_mean_ms"]
-    print(f"{'row':<15}{'mean ms':>10}{'median ms':>11}{'x floor':>9}{'CPU ms':>10}{'CPU x floor':>13}")
+    print(f"{'row':<15}{'mean ms':>10}{'median ms':>11}{'min ms':>9}{'x floor':>9}{'CPU ms':>10}{'CPU x floor':>13}")
     for name, r in rows.items():
-        print(f"{name:<15}{r['mean_ms']:>10.2f}{r['median_ms']:>11.2f}{r['mean_ms'] / floor:>9.1f}"
-              f"{r['cpu_mean_ms']:>10.2f}{r['cpu_mean_ms'] / cpu_floor:>13.1f}")
-    print(f"paper / floor = {summary['paper_over_floor']:.2f}   "
-          f"literal / paper = {summary['literal_over_paper']:.0f}")
+        print(f"{name:<15}{r['mean_ms']:>10.2f}{r['median_ms']:>11.2f}{r['min_mean_ms']:>9.2f}"
+              f"{r['mean_ms'] / floor:>9.1f}{r['cpu_mean_ms']:>10.2f}{r['cpu_mean_ms'] / cpu_floor:>13.1f}")
+    print(f"paper / floor = {summary['paper_over_floor']:.2f}")
+    if "default_base_over_default" in summary:
+        ratio = summary["default_base_over_default"]
+        print(f"default_base / default: mean {ratio['mean_ms']:.2f}x, min {ratio['min_mean_ms']:.2f}x, "
+              f"CPU {ratio['cpu_mean_ms']:.2f}x; same regions on {summary['default_same_as_base_frac']:.0%} of images")
+    if "literal_over_paper" not in summary:
+        return
+    print(f"literal / paper = {summary['literal_over_paper']:.0f}")
 
     def fmt(s: dict) -> str:
         return f"mean {s['mean']:.3f}  min {s['min']:.3f}  >=0.95 {s['frac_ge_0.95']:.0%}"
@@ -222,9 +260,10 @@ def per_image_section(args: argparse.Namespace) -> dict:
         raise SystemExit(f"no images in {args.data}")
     blobs = [p.read_bytes() for p in paths]  # disk reads stay out of the timings
     paper, default_fn = PaperCRFParams(), load_default_preset()
+    baseline = load_baseline(args.baseline_rev) if args.baseline_rev and default_fn is not None else None
     per_image = []
     for i, data in enumerate(blobs):
-        per_image.append(measure_image(data, args, paper, default_fn))
+        per_image.append(measure_image(data, args, paper, default_fn, baseline))
         print(f"\r{i + 1}/{len(blobs)} images", end="", flush=True)
     summary = summarise(per_image)
     print_table(summary, len(blobs))
@@ -254,6 +293,10 @@ def main(argv: list[str] | None = None) -> None:
     report = {"args": {k: str(v) for k, v in vars(args).items()}}
     with threadpool_limits(limits=args.threads):
         report["per_image"] = per_image_section(args)
+        if args.tiles:
+            base = load_baseline(args.baseline_rev) if args.baseline_rev else None
+            report["tiles"] = tile_section(args.data.parents[1] / "bccd" / "JPEGImages", args.tiles, args.repeats,
+                                           args.seed, base)
     if args.memory_sizes:
         report["ray_stage_memory"] = memory_section(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,6 @@
 """Each method's own config section: defaults, registry, only the chosen module imported,
 invalid values named by their full path, sections of other methods checked and kept."""
 
-import subprocess
 import sys
 
 import pytest
@@ -42,12 +41,18 @@ def test_another_methods_section_is_checked_and_kept():
         build_config(PretrainConfig, None, ["model.method=mocov3", "model.mae.mask_ratio=1.5"])
 
 
-def test_building_a_config_imports_only_the_chosen_method():
-    code = ("import sys; from activessf.config import build_config; from activessf.pretrain.config import PretrainConfig;"
-            "build_config(PretrainConfig, None, ['model.method=mocov3']);"
-            "print(sorted(m for m in sys.modules if m in %r))" % (sorted(METHOD_MODULES.values()),))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['activessf.models.mocov3']"
+def test_building_a_config_imports_only_the_chosen_method(monkeypatch):
+    import activessf.models
+    import activessf.models.registry as registry
+
+    # As in a fresh process: no method registered or imported (all restored afterwards).
+    monkeypatch.setattr(registry, "_METHODS", {})
+    for module in METHOD_MODULES.values():
+        monkeypatch.delitem(sys.modules, module, raising=False)
+        monkeypatch.delattr(activessf.models, module.rsplit(".", 1)[1], raising=False)
+    cfg = build_config(PretrainConfig, None, ["model.method=mocov3"])
+    assert [m for m in sorted(METHOD_MODULES.values()) if m in sys.modules] == ["activessf.models.mocov3"]
+    assert list(registry._METHODS) == ["mocov3"] and cfg.model.params.temperature == 0.2
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-
 import cv2
 import numpy as np
 import pytest
@@ -21,6 +19,7 @@ from activessf.regions.adaptive_colour import (
 )
 from activessf.regions.adaptive_scale import euclidean_disk, fill_holes, opening_areas, rbc_diameter
 from activessf.regions.config import DefaultCRFParams
+from tests.regions.test_adaptive import iou, voc_wbc
 
 
 def disks_mask(seed: int, shape=(180, 220), n: int = 25) -> np.ndarray:
@@ -103,22 +102,6 @@ def test_watershed_window_gives_the_whole_image_cells(shared_data, stem, monkeyp
     assert np.isin(windowed, nucleated).sum() > 1000  # real cells were compared
 
 
-def voc_wbc(path) -> list[tuple[float, float, float, float]]:
-    out = []
-    for obj in ET.parse(path).getroot().iter("object"):
-        if obj.find("name").text == "WBC":
-            b = obj.find("bndbox")
-            out.append(tuple(float(b.find(k).text) for k in ("xmin", "ymin", "xmax", "ymax")))
-    return out
-
-
-def box_iou(a, b) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
 def test_bccd_recall_and_false_regions_on_every_ninth_smear(shared_data):
     """41 smears (every 9th of bccd), 40 annotated WBCs: before and after the speed work the
     preset matched 40 of them at IoU >= 0.5 with 1 false nucleated region."""
@@ -129,7 +112,7 @@ def test_bccd_recall_and_false_regions_on_every_ninth_smear(shared_data):
         rgb = cv2.imread(str(path))[..., ::-1].copy()
         found = [(r.x, r.y, r.x + r.w, r.y + r.h) for r in find_regions_default(rgb, params, seed=0)]
         truth = voc_wbc(shared_data / "bccd" / "Annotations" / f"{path.stem}.xml")
-        pairs = sorted(((box_iou(b, g), i, j) for i, b in enumerate(found) for j, g in enumerate(truth)), reverse=True)
+        pairs = sorted(((iou(b, g), i, j) for i, b in enumerate(found) for j, g in enumerate(truth)), reverse=True)
         used_found, used_truth = set(), set()
         for value, i, j in pairs:
             if value >= 0.5 and i not in used_found and j not in used_truth:

@@ -1,0 +1,127 @@
+"""A whole ``activessf run`` on object storage: images in one bucket, the run folder and Ray Train
+checkpoints in another, on a real S3 API server (moto on 127.0.0.1, ``tests/s3.py``).
+
+The run is the CLI in a child process (its own local Ray runtime, whose workers inherit the S3
+endpoint from the environment; the session's Ray runtime was started without it). It is
+stopped once after the first pretraining epoch (``train.stop_after_epochs``), resumed from the
+checkpoint on S3, then run a third time: every stage but the report is skipped and no object of
+the run folder is written again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from activessf.io import fs as afs
+from tests.conftest import PROJECT_ROOT
+
+BIN = Path(sys.executable).parent
+CLASSES = ("EO", "LY", "SNE")
+# Rewritten by every run: the report stage (keyed by the time) and the run's resolved config.
+REWRITTEN = ("report.md", "report.html", "pipeline_state.json", "pipeline_config.yaml")
+
+
+def _inputs(shared_data: Path, root: Path) -> Path:
+    """4 labeled pbc11 cells of 3 classes and 12 pool images under ``root``."""
+    for cls in CLASSES:
+        (root / "labeled" / cls).mkdir(parents=True)
+        for p in sorted((shared_data / "pbc11" / "labeled" / cls).glob("*.jpg"))[:4]:
+            shutil.copy(p, root / "labeled" / cls / p.name)
+    (root / "pool").mkdir()
+    for p in sorted((shared_data / "pbc11" / "unlabeled").glob("*.jpg"))[:12]:
+        shutil.copy(p, root / "pool" / p.name)
+    return root
+
+
+def _config(path: Path, images: str, run: str) -> Path:
+    """The demo's recipe cut down: one MAE arm, 32 px, 2 pretraining epochs, 2 folds of 1 epoch."""
+    cfg = yaml.safe_load((PROJECT_ROOT / "configs" / "demo.yaml").read_text())
+    cfg["pipeline"].update(labeled=f"{images}/labeled", unlabeled=f"{images}/pool", output=run, final_fit=False,
+                           arms=[{"name": "MAE w/ selection", "pretrain": "selected"}])
+    cfg["pipeline"].pop("predict_holdout", None)
+    cfg["regions"].update(crop_size=32, contact_sheet_images=2)
+    cfg["features"] = {"source": "random", "backbone": "resnet18", "batch_size": 16}
+    cfg["selection"]["k"] = 3
+    for stage in ("pretrain", "finetune"):
+        model = cfg[stage]["model"]
+        model.update(img_size=32, encoder_kwargs={"depth": 2})
+    cfg["pretrain"]["optim"].update(epochs=2, warmup_epochs=0, batch_size=8)
+    cfg["pretrain"]["train"].update(num_reconstructions=2, checkpoint_every=1)
+    cfg["finetune"]["optim"].update(epochs=1, warmup_epochs=0, batch_size=8)
+    cfg["finetune"]["train"].update(n_folds=2, max_concurrent_folds=2, cpus_per_worker=0.5)
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _run(env: dict, cwd: Path, config: Path, *sets: str) -> str:
+    args = [str(BIN / "activessf"), "run", "--config", str(config)] + [a for s in sets for a in ("--set", s)]
+    out = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    return out.stdout
+
+
+def _objects(s3_server, bucket: str) -> dict[str, tuple]:
+    """key -> (ETag, LastModified) of every object of the run folder."""
+    client, found = s3_server.client(), {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="run/"):
+        found.update({o["Key"]: (o["ETag"], o["LastModified"]) for o in page.get("Contents", [])})
+    return found
+
+
+# Three `activessf run` processes, each with its own Ray runtime and three Ray Train runs.
+@pytest.mark.ray
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_whole_run_on_s3_stops_resumes_and_skips(s3_server, shared_data, tmp_path):
+    images_bucket, runs_bucket = s3_server.make_bucket("images"), s3_server.make_bucket("runs")
+    s3_server.upload_tree(_inputs(shared_data, tmp_path / "images"), f"s3://{images_bucket}")
+    run = f"s3://{runs_bucket}/run"
+    config = _config(tmp_path / "tiny.yaml", f"s3://{images_bucket}", run)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")} | s3_server.env
+    work = tmp_path / "cwd"  # the child's working folder: nothing of the run may land there
+    work.mkdir()
+
+    # 1. Stopped after the first pretraining epoch: its checkpoint is on S3, the stage unfinished.
+    out = _run(env, work, config, "pretrain.train.stop_after_epochs=1")
+    assert "pretrain_selected stopped after epoch 1" in out, out[-3000:]
+    state = json.loads(afs.read_bytes(f"{run}/pipeline_state.json"))["stages"]
+    assert {"regions_pool", "regions_labeled", "labeled_crops", "features_labeled", "features_pool",
+            "selection"} == set(state)
+    assert state["regions_labeled"]["summary"]["inputs"] == 12 and state["regions_pool"]["summary"]["inputs"] == 12
+    keys = s3_server.keys(runs_bucket, "run/")
+    ckpts = sorted(k for k in keys if "/pretrain_selected/ray_runs/" in k and k.endswith("/state.pt"))
+    assert [k.split("/")[-2] for k in ckpts] == ["epoch_0001"], ckpts
+
+    # 2. Resumed: data stages skipped, pretraining continues from epoch 1's checkpoint on S3.
+    out = _run(env, work, config)
+    for stage in ("regions_pool", "features_pool", "selection"):
+        assert f"{stage}: complete, skipped" in out, out[-3000:]
+    metrics = [json.loads(line) for line in afs.read_bytes(f"{run}/pretrain_selected/metrics.jsonl").splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2] and metrics[-1]["attempt_start_epoch"] == 1, metrics
+    keys = s3_server.keys(runs_bucket, "run/")
+    assert any(k.endswith("pretrain_selected/encoder.safetensors") for k in keys)
+    for fold in (0, 1):
+        fold_metrics = json.loads(afs.read_bytes(f"{run}/finetune/mae_w_selection/fold_{fold}/metrics.json"))
+        assert fold_metrics["n_test"] > 0 and 0.0 <= fold_metrics["accuracy"] <= 1.0
+        assert any(f"/mae_w_selection_fold{fold}_" in k and k.endswith("/state.pt") for k in keys)
+    compare = json.loads(afs.read_bytes(f"{run}/compare/compare.json"))
+    assert compare["methods"] == ["MAE w/ selection"] and compare["classes"] == list(CLASSES)
+    assert b"data:image/png;base64," in afs.read_bytes(f"{run}/report.html")
+
+    # 3. Complete: every stage but the report skipped, no object rewritten.
+    before = _objects(s3_server, runs_bucket)
+    out = _run(env, work, config)
+    assert out.count("complete, skipped") == 10, out[-3000:]
+    after = _objects(s3_server, runs_bucket)
+    assert set(after) == set(before)
+    assert {k: v for k, v in after.items() if not k.endswith(REWRITTEN)} == \
+        {k: v for k, v in before.items() if not k.endswith(REWRITTEN)}
+    assert list(work.iterdir()) == []  # no ./s3:/... folder beside the child

@@ -1,9 +1,10 @@
 """The main job of ``make demo``: the whole pipeline on the embedded real sample, on CPU.
 
-Runs ``activessf run --config configs/demo.yaml`` (regions -> features -> selection -> MAE
-pretraining with and without selection -> 3-fold fine-tuning of three arms, the supervised
-ResNet18 among them -> comparison -> export of the best arm -> predict on 11 held-back cells ->
-report) into ``outputs/demo`` and prints the report's path. A rerun skips finished stages.
+Runs ``activessf run --config configs/demo.yaml`` (regions -> a feature backbone trained on the
+labeled crops -> features -> selection -> MAE pretraining on the selected crops -> 3-fold
+fine-tuning of two arms, MAE w/ selection and the supervised ResNet18 -> comparison -> export of
+the best arm -> predict on 11 held-back cells -> report) into ``outputs/demo``, tracked in
+MLflow (``outputs/demo/mlruns``), and prints the report's path. A rerun skips finished stages.
 Extra arguments go to ``activessf run`` (e.g. ``--output DIR``, ``--set finetune.optim.epochs=2``).
 """
 

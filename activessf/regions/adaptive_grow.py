@@ -117,4 +117,4 @@ def grow_nuclei(
     _, parts = cv2.connectedComponents(body | (stained > 0).astype(np.uint8))
     joined = np.zeros(int(parts.max()) + 1, bool)
     joined[np.unique(parts[stained > 0])] = True
-    return win, np.where(joined[parts] & (body > 0), cells, stained).astype(np.int32)
+    return win, np.where(joined[parts] & (body > 0), cells, stained).astype(np.int32, copy=False)

@@ -106,8 +106,11 @@ def opening_areas(mask: np.ndarray, radii: np.ndarray, max_kernel: int = 200) ->
 
 
 def shrink(mask: np.ndarray, params: DefaultCRFParams) -> tuple[np.ndarray, float]:
-    """``mask`` resized to about ``params.scale_pixels`` pixels (never enlarged), and the factor."""
-    h, w = mask.shape
+    """``mask`` resized to about ``params.scale_pixels`` pixels (never enlarged), and the factor.
+
+    ``mask`` is ``[H, W]`` or ``[H, W, C]`` (C masks shrunk in one pass); the result is bool.
+    """
+    h, w = mask.shape[:2]
     f = max(1.0, float(np.sqrt(h * w / params.scale_pixels)))
     size = (max(1, round(w / f)), max(1, round(h / f)))
     return cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5, f
@@ -220,8 +223,8 @@ def rbc_diameter(red: np.ndarray, stain: np.ndarray, params: DefaultCRFParams) -
     Returns:
         Diameter in original-image pixels; 0.0 when there are no cells.
     """
-    small_red, f = shrink(red, params)
-    small_stain, _ = shrink(stain, params)
+    small, f = shrink(np.dstack([red, stain]), params)
+    small_red, small_stain = small[..., 0], small[..., 1]
     mode = granulometry_diameter(fill_cells(small_red | small_stain), params)
     isolated = isolated_diameters(fill_cells(small_red), small_stain, params.min_solidity)
     # Lone cells within a factor 2 of the mode: fragments and debris are smaller, and the mode

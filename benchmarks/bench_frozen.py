@@ -37,9 +37,18 @@ from activessf.evaluation.metrics import fold_metrics, run_report  # noqa: E402
 PROBES = (("logreg", {}), ("knn", {"k": 20}))
 
 
+RARE = ("MY", "BA", "MMY", "PMY")
+
+
 def summary(report: dict) -> dict:
+    """Mean and std over folds of macro PR-AUC and accuracy, the four rarest classes' PR-AUC and
+    their mean (``rare_pr_auc``: per fold, then mean and std)."""
     s = report["summary"]
-    return {m: [round(s[m]["mean"], 4), round(s[m]["std"], 4)] for m in ("macro_pr_auc", "accuracy")}
+    out = {m: [round(s[m]["mean"], 4), round(s[m]["std"], 4)] for m in ("macro_pr_auc", "accuracy")}
+    per = s["per_class_pr_auc"]
+    out |= {f"pr_auc_{c}": [round(per[c]["mean"], 4), round(per[c]["std"], 4)] for c in RARE if c in per}
+    rare = [np.mean([f["per_class_pr_auc"][c] for c in RARE]) for f in report["folds"]]
+    return out | {"rare_pr_auc": [round(float(np.mean(rare)), 4), round(float(np.std(rare)), 4)]}
 
 
 def fixed_source(folder: Path, folds: pa.Table) -> dict:
@@ -71,6 +80,17 @@ def oof_features(out: Path, folds: pa.Table, fold: int, executor: str) -> tuple[
     return read_features(str(work / "feat"))
 
 
+def encoder_features(out: Path, name: str, weights: str) -> None:
+    """``src_<name>/feat_labeled``: the labeled crops embedded by a pretraining's exported encoder
+    (``source: pool_ssl``, at the encoder's own side), in this process (no Ray start-up)."""
+    from activessf.config import build_config
+    from activessf.features.config import FeaturesConfig
+    from activessf.stages.features import run_features
+
+    cfg = build_config(FeaturesConfig, None, ["source=pool_ssl", f"weights={weights}", "batch_size=64"])
+    run_features(str(out / "labeled_crops.parquet"), str(out / f"src_{name}" / "feat_labeled"), cfg, executor="local")
+
+
 def _items(out: Path) -> pa.Table:
     """The labeled crops as the stages see them (``id``, ``path``, ``label``; not in file order)."""
     from activessf.io.items import crop_items
@@ -99,9 +119,11 @@ def out_of_fold(out: Path, folds: pa.Table, executor: str, n_folds: int | None =
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "selection"))
-    ap.add_argument("--sources", nargs="+", default=["random", "labeled"])
+    ap.add_argument("--sources", nargs="*", default=["random", "labeled"])
     ap.add_argument("--oof-executor", choices=["ray", "local"], default="local")
     ap.add_argument("--no-oof", action="store_true")
+    ap.add_argument("--encoders", nargs="*", default=[], metavar="NAME=ENCODER",
+                    help="also probe these pretrainings' encoder.safetensors (features into src_NAME)")
     ap.add_argument("--skip-fixed", action="store_true", help="only the out-of-fold numbers")
     ap.add_argument("--oof-folds", type=int, default=None, help="out-of-fold on the first N folds only")
     args = ap.parse_args()
@@ -113,6 +135,10 @@ def main() -> None:
     path = out / "bench_frozen.json"
     if path.exists():  # every run adds its sources to what earlier runs measured
         results = json.loads(path.read_text())["results"]
+    for spec in args.encoders:
+        name, weights = spec.split("=", 1)
+        encoder_features(out, name, weights)
+        args.sources.append(name)
     for source in [] if args.skip_fixed else args.sources:
         name = f"{source} (in-sample)" if source == "labeled" else source
         results[name] = fixed_source(out / f"src_{source}", folds)
@@ -120,11 +146,14 @@ def main() -> None:
     if "labeled" in args.sources and not args.no_oof:
         results["labeled (out-of-fold)"] = out_of_fold(out, folds, args.oof_executor, args.oof_folds)
         print("labeled (out-of-fold)", results["labeled (out-of-fold)"], flush=True)
-    print(f"\n{'source':<24}{'logreg PR-AUC':>18}{'kNN-20 PR-AUC':>18}{'logreg acc':>14}{'kNN acc':>12}")
+    print(f"\n{'source':<24}{'logreg PR-AUC':>18}{'kNN-20 PR-AUC':>18}{'logreg acc':>14}{'kNN acc':>12}"
+          f"{'logreg rare PR-AUC':>20}")
     for name, r in results.items():
         lg, kn = r["logreg"], r["knn"]
+        rare = f"{lg['rare_pr_auc'][0]:>20.3f}" if "rare_pr_auc" in lg else f"{'-':>20}"
         print(f"{name:<24}{lg['macro_pr_auc'][0]:>11.3f} ± {lg['macro_pr_auc'][1]:.3f}"
-              f"{kn['macro_pr_auc'][0]:>11.3f} ± {kn['macro_pr_auc'][1]:.3f}{lg['accuracy'][0]:>14.3f}{kn['accuracy'][0]:>12.3f}")
+              f"{kn['macro_pr_auc'][0]:>11.3f} ± {kn['macro_pr_auc'][1]:.3f}{lg['accuracy'][0]:>14.3f}{kn['accuracy'][0]:>12.3f}"
+              + rare)
     path.write_text(json.dumps({"n_crops": len(ids), "results": results, "seconds": round(time.perf_counter() - t0)}, indent=2))
     print(f"\nwrote {path}")
 

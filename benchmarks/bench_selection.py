@@ -55,7 +55,7 @@ def subset_folder(src: Path, dst: Path, limit: int | None, labeled: bool) -> Pat
 
 def prepare_regions(args, out: Path) -> tuple[Path, Path]:
     """Region stages of the labeled images and the pool, and the central labeled crops manifest."""
-    from activessf.distributed.regions import run_regions
+    from activessf.stages.regions import run_regions
     from activessf.pipeline.labeled import write_central_crops
     from activessf.regions.config import RegionsConfig
 

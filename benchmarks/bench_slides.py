@@ -75,7 +75,7 @@ def run_once(paths: list[Path], overrides: list[str]) -> dict:
     import threading
 
     from activessf.config import build_config
-    from activessf.distributed.regions import run_regions
+    from activessf.stages.regions import run_regions
     from activessf.regions.config import RegionsConfig
 
     cfg = build_config(RegionsConfig, None, ["contact_sheet_images=0", *overrides])

@@ -24,7 +24,7 @@ def _regions_args(p: argparse.ArgumentParser) -> None:
 
 def _run_regions(args: argparse.Namespace) -> int:
     cfg = build_config(RegionsConfig, args.config, _overrides(args, preset="preset"), section="regions")
-    from activessf.distributed.regions import run_regions
+    from activessf.stages.regions import run_regions
 
     try:
         run_regions(args.input, args.output, cfg, labeled=args.labeled,

@@ -75,7 +75,7 @@ def _marker_summary(out_dir: str) -> dict:
 
 
 def _regions(plan: Plan, source: str, name: str, labeled: bool) -> dict:
-    from activessf.distributed.regions import run_regions
+    from activessf.stages.regions import run_regions
 
     out = plan.path(name)
     run_regions(source, out, plan.regions, labeled=labeled)

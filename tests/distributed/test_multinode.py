@@ -140,7 +140,7 @@ def _regions_child(root: Path) -> dict:
     import shutil
 
     from activessf.config import build_config
-    from activessf.distributed.regions import run_regions
+    from activessf.stages.regions import run_regions
     from activessf.regions.config import RegionsConfig
 
     pool = root / "pool"

@@ -3,7 +3,7 @@
 import pyarrow.parquet as pq
 
 from activessf.config import build_config
-from activessf.distributed.regions import run_regions
+from activessf.stages.regions import run_regions
 from activessf.regions.config import RegionsConfig
 from tests.images import write_mixed_folder
 

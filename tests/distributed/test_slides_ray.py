@@ -4,7 +4,7 @@ import shutil
 
 import pyarrow.parquet as pq
 
-from activessf.distributed.regions import run_regions
+from activessf.stages.regions import run_regions
 from tests.slides.test_slides_stage import check_slide_outputs, slide_config, slide_folder  # noqa: F401
 
 

@@ -40,7 +40,7 @@ def test_local_features_table(tmp_path, labeled_folder):
 
 
 def test_items_from_region_stage_folder(tmp_path, shared_data):
-    from activessf.distributed.regions import run_regions
+    from activessf.stages.regions import run_regions
     from activessf.regions.config import RegionsConfig
 
     src = tmp_path / "in"

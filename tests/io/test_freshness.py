@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from activessf.config import build_config
 from activessf.stages.features import run_features
-from activessf.distributed.regions import run_regions
+from activessf.stages.regions import run_regions
 from activessf.features.config import FeaturesConfig
 from activessf.io.markers import files_stamp, read_marker
 from activessf.io.sources import load_inputs

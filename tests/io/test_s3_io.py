@@ -114,7 +114,7 @@ def test_local_copy_follows_rewrites(s3_server, tmp_path):
 def test_region_stage_reads_and_writes_s3_like_local(s3_server, shared_data, tmp_path):
     """The stage (in this process) on a bucket writes what it writes on disk, crops included."""
     from activessf.config import build_config
-    from activessf.distributed.regions import run_regions
+    from activessf.stages.regions import run_regions
     from activessf.regions.config import RegionsConfig
 
     pool = tmp_path / "pool"

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from activessf.config import build_config
-from activessf.distributed.regions import run_regions
+from activessf.stages.regions import run_regions
 from activessf.io.schema import MANIFEST_SCHEMA, REGIONS_SCHEMA
 from activessf.regions.config import RegionsConfig
 from tests.images import write_mixed_folder

@@ -12,7 +12,7 @@ import pytest
 from activessf.config import to_dict
 from activessf.distributed import predict as predict_mod
 from activessf.distributed.predict import run_predict
-from activessf.distributed.regions import run_regions
+from activessf.stages.regions import run_regions
 from activessf.inference import batches
 from activessf.inference.config import PredictConfig
 from tests.slides.builders import bccd_slide

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from activessf.distributed.regions import run_regions
+from activessf.stages.regions import run_regions
 from activessf.regions.config import RegionsConfig
 from activessf.slides import tiling
 from activessf.slides.reader import open_slide

@@ -12,6 +12,11 @@ crop (an off-centre neighbour, a fragment, IG or NEUTROPHIL) is "not a target ce
 training row. A seeded 30% of the pool images is held back: none of their crops is ever queried,
 and their central cells of labeled classes are the fixed test split. Start: every labeled crop.
 Each round queries ``--per-round`` crops with each strategy, answers them, refits and scores.
+Every cell asked before (answered or not) is passed to ``rank`` as covered, as ``activessf query``
+passes its log. The loop runs on ``--splits`` test splits (split seeds ``seed..seed+splits-1``);
+each strategy's gain over random (the mean of ``--random-seeds`` seeds on the same split) is
+paired per split. The table is the mean over splits. The JSON keeps the split-0 queries for
+``bench_active_finetune.py``.
 
     nice -n 5 .venv/bin/python benchmarks/bench_selection.py --data ../shared/data --out benchmarks/out/sel16 \\
         --sources labeled --backbone resnet10t --img-size 64      # features, once
@@ -60,7 +65,7 @@ def load(sel: Path, truth_csv: Path, test_share: float, seed: int) -> dict:
     answer = [info[r][1] if info[r][0] and info[r][1] in classes else NOT_A_CELL for r in pool_ids]
     in_test = np.array([image_of[r] in test_images for r in pool_ids])
     test = np.flatnonzero(in_test & (np.array(answer) != NOT_A_CELL))
-    return {"classes": classes, "lab_x": lab_x, "lab_y": np.array([classes.index(lab_label[i]) for i in lab_ids]),
+    return {"classes": classes, "pool_ids": pool_ids, "lab_x": lab_x, "lab_y": np.array([classes.index(lab_label[i]) for i in lab_ids]),
             "pool_x": pool_x, "answer": answer, "in_test": in_test, "test": test}
 
 
@@ -90,14 +95,16 @@ def simulate(d: dict, strategy: str, rounds: int, per_round: int, seed: int, ext
         probs = _full_proba(model, d["pool_x"], k)
         # The learner's input is the embedding the strategies see (the model's penultimate features).
         cfg = QueryConfig(**{"strategy": strategy, "seed": seed + r, **(extra or {})})
-        picked = rank(probs, d["pool_x"], d["lab_x"], counts, available, per_round, cfg).index.tolist()
+        asked = np.zeros(len(available), bool)
+        asked[queried] = True  # as activessf query reads its log: every cell asked before
+        picked = rank(probs, d["pool_x"], d["lab_x"], counts, available, per_round, cfg, covered=asked).index.tolist()
         queried += picked
         for i in picked:
             if d["answer"][i] != NOT_A_CELL:
                 counts[d["classes"].index(d["answer"][i])] += 1
         model, m = fit_score(d, queried, seed)
         rare = sum(d["answer"][i] in RARE for i in queried)
-        out.append(m | {"round": r, "queried": len(queried), "rare_answered": rare})
+        out.append(m | {"round": r, "queried": len(queried), "rare_answered": rare, "ids": list(queried)})
     return out
 
 
@@ -125,6 +132,31 @@ def table(results: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
+def paired_gaps(per_split: list[dict[str, list[list[dict]]]], name: str) -> list[float]:
+    """Per test split: ``name``'s final macro PR-AUC minus the mean of random's seeds there, in points."""
+    return [100 * (runs[name][0][-1]["macro_pr_auc"] - float(np.mean([r[-1]["macro_pr_auc"] for r in runs["random"]])))
+            for runs in per_split]
+
+
+def run_splits(args, extra: dict) -> list[dict[str, list[list[dict]]]]:
+    """Every strategy's loop on ``args.splits`` test splits (random: ``args.random_seeds`` seeds each)."""
+    per_split = []
+    for k in range(args.splits):
+        d = load(Path(args.sel), Path(args.truth), args.test_share, args.seed + k)
+        print(f"split {k}: labeled {len(d['lab_y'])}, pool {len(d['pool_x'])} crops ({int((~d['in_test']).sum())} "
+              f"queryable), test {len(d['test'])} central cells", flush=True)
+        runs = {}
+        for s in args.strategies:
+            seeds = range(args.random_seeds) if s == "random" else [0]
+            runs[s] = [simulate(d, s, args.rounds, args.per_round, args.seed + 100 * k + j, extra) for j in seeds]
+            for rows in runs[s]:
+                rows[-1]["ids"] = [d["pool_ids"][i] for i in rows[-1]["ids"]]
+            print(f"  {s}: round {args.rounds} macro PR-AUC "
+                  f"{np.mean([r[-1]['macro_pr_auc'] for r in runs[s]]):.4f}", flush=True)
+        per_split.append(runs)
+    return per_split
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sel", default="benchmarks/out/sel16", help="bench_selection.py output folder")
@@ -132,6 +164,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--per-round", type=int, default=100)
     ap.add_argument("--test-share", type=float, default=0.3)
+    ap.add_argument("--splits", type=int, default=5, help="held-back test splits (seeds seed..seed+splits-1)")
     ap.add_argument("--random-seeds", type=int, default=3)
     ap.add_argument("--strategies", nargs="+", default=["default", "uncertainty", "prototype", "diversity", "random"])
     ap.add_argument("--seed", type=int, default=0)
@@ -139,28 +172,27 @@ def main() -> None:
                     help="QueryConfig field for every strategy, e.g. --set pool_factor=30")
     args = ap.parse_args()
     import yaml
+    from threadpoolctl import threadpool_limits
 
     extra = {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.overrides)}
-    sel = Path(args.sel)
     started = time.time()
-    d = load(sel, Path(args.truth), args.test_share, args.seed)
-    print(f"labeled {len(d['lab_y'])}, pool {len(d['pool_x'])} crops ({int((~d['in_test']).sum())} queryable), "
-          f"test {len(d['test'])} central cells", flush=True)
-    results = {}
-    for s in args.strategies:
-        seeds = range(args.random_seeds) if s == "random" else [0]
-        runs = [simulate(d, s, args.rounds, args.per_round, args.seed + k, extra) for k in seeds]
-        results[s if s != "random" else f"random (mean of {len(runs)})"] = mean_runs(runs)
-        print(f"{s}: round {args.rounds} macro PR-AUC {results[list(results)[-1]][-1]['macro_pr_auc']:.4f}", flush=True)
-    text = table(results)
-    print(text)
-    final = {name: rows[-1]["macro_pr_auc"] for name, rows in results.items()}
-    rnd = next((v for n, v in final.items() if n.startswith("random")), float("nan"))
-    gap = 100 * (final.get("default", float("nan")) - rnd)
-    print(f"default - random after {args.rounds} rounds: {gap:+.2f} points macro PR-AUC "
-          f"({'meets' if gap >= 3 else 'misses'} the >= 3 point goal); {time.time() - started:.0f} s")
-    out = {"args": vars(args), "results": results, "default_minus_random_points": gap, "seconds": time.time() - started}
-    (sel / "bench_active_learning.json").write_text(json.dumps(out, indent=1))
+    # One BLAS thread: on a shared 2-core machine a multi-threaded lbfgs fit thrashes (~30x slower).
+    with threadpool_limits(1):
+        per_split = run_splits(args, extra)
+    results = {s if s != "random" else f"random (mean of {args.random_seeds})":
+               mean_runs([rows for runs in per_split for rows in runs[s]]) for s in args.strategies}
+    print(f"mean of {args.splits} test splits:\n" + table(results))
+    gaps = {s: paired_gaps(per_split, s) for s in args.strategies if s != "random" and "random" in args.strategies}
+    for s, g in gaps.items():
+        print(f"{s} - random after {args.rounds} rounds, paired over {len(g)} splits: {np.mean(g):+.2f} "
+              f"± {np.std(g, ddof=1) if len(g) > 1 else 0.0:.2f} points macro PR-AUC (per split "
+              f"{', '.join(f'{x:+.2f}' for x in g)})")
+    gap = float(np.mean(gaps.get("default", [float("nan")])))
+    print(f"default: {'meets' if gap >= 3 else 'misses'} the >= 3 point goal; {time.time() - started:.0f} s")
+    queried = {s: [rows[-1]["ids"] for rows in per_split[0][s]] for s in args.strategies}
+    out = {"args": vars(args), "results": results, "paired_gaps_points": gaps, "default_minus_random_points": gap,
+           "queried_split0": queried, "seconds": time.time() - started}
+    (Path(args.sel) / "bench_active_learning.json").write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

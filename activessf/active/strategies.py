@@ -162,7 +162,7 @@ def default_order(probs: np.ndarray, x: np.ndarray, labeled_x: np.ndarray, class
 
 
 def rank(probs: np.ndarray, emb: np.ndarray, labeled_emb: np.ndarray, class_counts: np.ndarray,
-         available: np.ndarray, budget: int, cfg: QueryConfig) -> Ranking:
+         available: np.ndarray, budget: int, cfg: QueryConfig, covered: np.ndarray | None = None) -> Ranking:
     """Run ``cfg.strategy`` on the rows ``available`` may propose; indices are into the whole pool.
 
     Args:
@@ -170,20 +170,25 @@ def rank(probs: np.ndarray, emb: np.ndarray, labeled_emb: np.ndarray, class_coun
         labeled_emb: ``[L, D]`` labeled embedding. class_counts: ``[K]`` labeled cells per class.
         available: ``[N]`` bool, False for already labeled or queried cells.
         budget: Cells to propose. cfg: Query config.
+        covered: ``[N]`` bool, pool rows asked about before (answered or not, "not a target
+            cell" included); k-center treats them as covered like the labeled set, so a new
+            batch does not crowd the last one's neighbourhood. None = none.
     """
     pos = np.flatnonzero(available)
-    p, x, lab = probs[pos], _unit(emb[pos]), _unit(labeled_emb)
+    p, x = probs[pos], _unit(emb[pos])
+    lab = _unit(labeled_emb)
+    seen = lab if covered is None else np.vstack([lab, _unit(emb[np.asarray(covered, bool)])])
     s = cfg.strategy
     if s == "uncertainty":
         r = uncertainty_order(p, budget, cfg.uncertainty)
     elif s == "random":
         r = random_order(len(pos), budget, cfg.seed)
     elif s == "diversity":
-        r = k_center_greedy(x, lab, budget)
+        r = k_center_greedy(x, seen, budget)
     elif s == "prototype":
         r = prototype_order(x, lab, budget, min(cfg.k or len(class_counts), len(lab)), cfg.alpha, cfg.seed)
     else:
-        r = default_order(p, x, lab, class_counts, budget, cfg)
+        r = default_order(p, x, seen, class_counts, budget, cfg)
     return Ranking(pos[r.index], r.score)
 
 

@@ -131,7 +131,8 @@ def run_query(run: str, out: str, budget: int, cfg: QueryConfig, arm: str | None
     available = ~taken & ~np.isnan(probs[:n_pool]).any(axis=1)
     lab_ok = ~np.isnan(probs[n_pool:]).any(axis=1)
     counts = _class_counts(inputs.labeled["label"].to_pylist(), classes)
-    ranking = rank(np.nan_to_num(probs[:n_pool]), emb[:n_pool], emb[n_pool:][lab_ok], counts, available, budget, cfg)
+    ranking = rank(np.nan_to_num(probs[:n_pool]), emb[:n_pool], emb[n_pool:][lab_ok], counts, available, budget, cfg,
+                   covered=taken & ~np.isnan(probs[:n_pool]).any(axis=1))
     rows = _rows(inputs, ranking, probs, classes, cfg.strategy, out)
     written = write_outputs(out, rows, classes, meta["arm"], cfg.sheet_cols)
     log = append_log(run, rows)

@@ -123,3 +123,22 @@ def test_default_without_uncertainty_or_rarity_is_diversity():
     flat = rank(*args, QueryConfig(uncertainty_floor=1.0, rare_boost=0.0, pool_factor=100))
     assert flat.index.tolist() == rank(*args, QueryConfig(strategy="diversity")).index.tolist()
     assert rank(*args, QueryConfig()).index.tolist() != flat.index.tolist()
+
+
+def test_cells_asked_before_count_as_covered():
+    # Pool directions: two near-duplicates at e1 (row 0 was queried last round and answered, or
+    # "not a target cell"), one at e2, one at e3. The labeled set covers none of them.
+    emb = np.array([[1, 0, 0], [1, 0.05, 0], [0, 1, 0], [0, 0.9, 0.1]], float)
+    probs, lab, counts = np.full((4, 2), 0.5), np.array([[-1.0, -1.0, -1.0]]), np.array([5, 5])
+    available = np.array([False, True, True, True])
+    for strategy in ("diversity", "default"):
+        cfg = QueryConfig(strategy=strategy)
+        blind = rank(probs, emb, lab, counts, available, 2, cfg)
+        seen = rank(probs, emb, lab, counts, available, 2, cfg, covered=~available)
+        # Without the log, row 1 (a copy of what was just asked) is still "uncovered" and taken.
+        assert 1 in blind.index.tolist(), strategy
+        assert sorted(seen.index.tolist()) == [2, 3], strategy
+    # The prototype rule fits its prototypes on the labeled set only: the log does not move them.
+    cfg = QueryConfig(strategy="prototype", k=1)
+    assert (rank(probs, emb, lab, counts, available, 3, cfg).index.tolist()
+            == rank(probs, emb, lab, counts, available, 3, cfg, covered=~available).index.tolist())

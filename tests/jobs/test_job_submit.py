@@ -153,6 +153,38 @@ def local_head():
 
 
 @pytest.mark.slow
+def _assert_tracked(run: Path) -> None:
+    """The job's MLflow store, read back: the pipeline's run with its pretraining and arms as
+    children, each arm's folds and final fit below it, all FINISHED; every fold's per-epoch loss
+    (logged live from Train) and scores, and each arm's means, equal what the stages wrote and
+    the report shows."""
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{run}/mlruns/mlflow.db")
+    runs = mlflow.search_runs(experiment_names=["activessf"])
+    assert set(runs["status"]) == {"FINISHED"}
+    stage = runs["tags.activessf.stage"].fillna("pipeline")
+    assert stage.value_counts().to_dict() == {"pipeline": 1, "pretrain": 1, "finetune": 2, "finetune_fold": 4,
+                                              "finetune_final": 2}
+    pipeline = runs[stage == "pipeline"].iloc[0]
+    client = mlflow.tracking.MlflowClient()
+    for _, arm in runs[stage == "finetune"].iterrows():
+        slug = arm["params.train.run_name"]
+        summary = json.loads((run / "finetune" / slug / "metrics.json").read_text())["summary"]
+        assert arm["tags.mlflow.parentRunId"] == pipeline["run_id"]
+        assert arm["metrics.accuracy.mean"] == pytest.approx(summary["accuracy"]["mean"])
+        assert pipeline[f"metrics.{slug}.macro_pr_auc"] == pytest.approx(summary["macro_pr_auc"]["mean"])
+        folds = runs[(runs["tags.mlflow.parentRunId"] == arm["run_id"]) & (stage == "finetune_fold")]
+        for _, fold in folds.iterrows():
+            recorded = json.loads((run / "finetune" / slug / f"fold_{fold['params.fold']}" / "metrics.json").read_text())
+            losses = client.get_metric_history(fold["run_id"], "train_loss")
+            assert [(m.step, m.value) for m in losses] == [(h["epoch"], pytest.approx(h["loss"])) for h in recorded["history"]]
+            assert fold["metrics.accuracy"] == pytest.approx(recorded["accuracy"])
+    pretrain = runs[stage == "pretrain"].iloc[0]
+    recorded = [json.loads(line) for line in (run / "pretrain_selected" / "metrics.jsonl").read_text().splitlines()]
+    assert pretrain["metrics.loss"] == pytest.approx(recorded[-1]["loss"])
+
+
 @pytest.mark.timeout(1500)
 def test_pipeline_job_succeeds_and_rerun_skips(ray_session, local_head, tmp_path, capsys):
     config = _tiny_config(tmp_path)
@@ -169,6 +201,7 @@ def test_pipeline_job_succeeds_and_rerun_skips(ray_session, local_head, tmp_path
     assert compare["methods"] == ["MAE w/ selection", "ResNet18 (supervised)"] and len(compare["classes"]) == 4
     html = (run / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 5 and "Table II" in html
+    _assert_tracked(run)
 
     from activessf.pipeline.plan import build_plan
     from activessf.pipeline.run import run_pipeline

@@ -108,7 +108,7 @@ def child_model_only(a, n: int, runtime: str) -> dict:
 
 
 def child_predict(a, n: int, executor: str) -> dict:
-    from activessf.distributed.predict import run_predict
+    from activessf.stages.predict import run_predict
     from activessf.inference.config import PredictConfig
 
     with tempfile.TemporaryDirectory() as tmp:

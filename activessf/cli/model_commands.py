@@ -44,7 +44,7 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
 
 def _run_predict(args: argparse.Namespace) -> int:
     cfg = build_config(PredictConfig, args.config, overrides(args, mode="mode"), section="predict")
-    from activessf.distributed.predict import run_predict
+    from activessf.stages.predict import run_predict
 
     s = run_predict(args.input, args.model, args.output, cfg, "local" if args.local else "ray", args.force)
     top = ", ".join(f"{c} {n}" for c, n in sorted(s.get("per_class", {}).items(), key=lambda kv: -kv[1]))

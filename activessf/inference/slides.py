@@ -14,7 +14,9 @@ from typing import Any, Iterator
 import numpy as np
 import pyarrow as pa
 
+from activessf.config import from_dict
 from activessf.inference.batches import CUT_SCHEMA, PROBS_FIELD
+from activessf.inference.bundle import read_meta
 from activessf.pretrain.images import resize_square
 from activessf.regions.config import RegionsConfig
 from activessf.regions.crops import square_crop
@@ -97,6 +99,11 @@ class SlideMerger:
         return {**{k: m[k] for k in ("image_id", "source_path", "label", "status", "reason", "width", "height")},
                 "n_cells": m["n_regions"], "boxes": boxes[keep].reshape(-1).tolist(),
                 "kinds": [k for k, ok in zip(kinds, keep) if ok], "probs": probs[keep].reshape(-1).tolist()}
+
+
+def slide_merger(folder: str, regions: dict[str, Any]) -> SlideMerger:
+    """A merger for the bundle in ``folder``: its classes, its region config's tile de-duplication."""
+    return SlideMerger(len(read_meta(folder)["classes"]), from_dict(RegionsConfig, regions).slides.dedup_iou)
 
 
 def slide_window(path: str, box: tuple[int, int, int, int], margin: float) -> tuple[np.ndarray, tuple] | None:

@@ -59,7 +59,7 @@ def export_best(plan: Any) -> dict:
 
 def predict_holdout(plan: Any) -> dict:
     """Classify the held-back images with the bundle; write the per-image table and sheet."""
-    from activessf.distributed.predict import run_predict
+    from activessf.stages.predict import run_predict
     from activessf.inference.config import PredictConfig
 
     out = plan.path(PREDICT)

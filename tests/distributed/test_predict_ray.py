@@ -2,7 +2,7 @@
 
 import pyarrow.parquet as pq
 
-from activessf.distributed.predict import run_predict
+from activessf.stages.predict import run_predict
 from activessf.inference.config import PredictConfig
 
 

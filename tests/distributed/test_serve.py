@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from activessf.distributed.predict import run_predict
+from activessf.stages.predict import run_predict
 from activessf.distributed.serve import start_service, stop_service
 from activessf.inference.config import PredictConfig
 from tests.trained import CLASSES

@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from activessf.distributed import predict as predict_mod
-from activessf.distributed.predict import run_predict
+from activessf.stages import predict as predict_mod
+from activessf.stages.predict import run_predict
 from activessf.inference.bundle import load_bundle
 from activessf.inference.cells import normalize
 from activessf.inference.config import PredictConfig

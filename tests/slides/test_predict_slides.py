@@ -10,8 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from activessf.config import to_dict
-from activessf.distributed import predict as predict_mod
-from activessf.distributed.predict import run_predict
+from activessf.inference import slides as slides_mod
+from activessf.stages import predict as predict_mod
+from activessf.stages.predict import run_predict
 from activessf.stages.regions import run_regions
 from activessf.inference import batches
 from activessf.inference.config import PredictConfig
@@ -40,6 +41,7 @@ META = {"classes": CLASSES, "files": {"model": "stand-in"}, "input": {"size": 32
 def stand_in(monkeypatch, tmp_path):
     monkeypatch.setattr(batches, "CellClassifier", MeanColourClassifier)
     monkeypatch.setattr(predict_mod, "read_meta", lambda folder: META)
+    monkeypatch.setattr(slides_mod, "read_meta", lambda folder: META)
     model = tmp_path / "model"
     model.mkdir()
     return model

@@ -8,8 +8,8 @@ meets the session's Ray runtime, and a node it kills cannot take this process wi
 - Region filtering over 240 pbc11 images spread over the three nodes; once crops appear, one
   worker node is removed. Ray retries the lost tasks elsewhere; the stage's manifest, regions and
   crops equal a run of the same stage in one process (no input lost, none twice).
-- MAE pretraining with one Train worker on a worker node (``train.max_failures=1``); after its
-  first checkpoint, that node is removed. Train restarts the worker group on a node left (the
+- MAE pretraining with one Train worker on a worker node (``train.max_failures=1``); once the
+  Train controller has registered its first checkpoint, that node is removed. Train restarts the worker group on a node left (the
   other worker node or the head, whichever has the free CPU) from the last checkpoint and finishes.
 """
 
@@ -183,8 +183,21 @@ def _train_node() -> str | None:
     return None
 
 
+def _registered(storage: Path) -> list[str]:
+    """Checkpoints the Train controller has registered (its snapshot), not folders still uploading:
+    a worker lost between its upload and the controller's record restarts from the one before."""
+    import re
+
+    snaps = [p.read_text() for p in storage.rglob("checkpoint_manager_snapshot.json")]
+    return sorted(set(re.findall(r"epoch_\d{4}", "".join(snaps))))
+
+
 def _pretrain_child(root: Path) -> dict:
     import ray
+
+    def phase(text: str) -> None:  # where a slow or stuck run was, for the test's message
+        with open(root / "phases.log", "a") as fh:
+            fh.write(f"{time.strftime('%H:%M:%S')} {text}\n")
 
     from activessf.stages.pretrain import run_pretrain
     from tests.models.tiny import tiny_config
@@ -207,19 +220,23 @@ def _pretrain_child(root: Path) -> dict:
     thread = threading.Thread(target=lambda: done.update(paths=run_pretrain(str(listing), str(root / "out"), cfg)),
                               daemon=True)
     thread.start()
-    ckpts = lambda: sorted(p.name for p in (root / "ray").rglob("epoch_*") if p.is_dir())  # noqa: E731
+    ckpts = lambda: _registered(root / "ray")  # noqa: E731
+    phase("cluster up, pretraining started")
     while _train_node() is None and thread.is_alive():
         time.sleep(0.1)
+    phase(f"train worker on {_train_node()}")
     ray.cancel(hold, force=True)
     while not ckpts() and thread.is_alive():
         time.sleep(0.05)
     killed_after_epoch, node = len(ckpts()), _train_node()
     victim = next(w for w in workers if w.node_id == node)
     cluster.remove_node(victim, allow_graceful=False)
+    phase(f"killed {node} after {ckpts()}")
     final_node = None
     while thread.is_alive():  # the restarted worker group: where does it run?
         final_node = _train_node() or final_node
         time.sleep(0.1)
+    phase(f"pretraining returned; restarted worker on {final_node}")
     paths = done["paths"]
     history = [json.loads(line) for line in Path(paths["metrics"]).read_text().splitlines()]
     return {"epochs": epochs, "history": history, "completed": paths["completed"], "killed_node": node,

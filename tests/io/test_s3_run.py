@@ -42,11 +42,13 @@ def _inputs(shared_data: Path, root: Path) -> Path:
 
 
 def _config(path: Path, images: str, run: str) -> Path:
-    """The demo's recipe cut down: one MAE arm, 32 px, 2 pretraining epochs, 2 folds of 1 epoch."""
+    """The demo's recipe cut down: one MAE arm, 32 px, 2 pretraining epochs' worth of steps, 2 folds of 1 epoch."""
     cfg = yaml.safe_load((PROJECT_ROOT / "configs" / "demo.yaml").read_text())
     cfg["pipeline"].update(labeled=f"{images}/labeled", unlabeled=f"{images}/pool", output=run, final_fit=False,
                            arms=[{"name": "MAE w/ selection", "pretrain": "selected"}])
     cfg["pipeline"].pop("predict_holdout", None)
+    # MLflow tracking reads the stages' files with local paths (activessf/pipeline/track.py): not yet on S3.
+    cfg["tracking"] = {"enabled": False}
     cfg["regions"].update(crop_size=32, contact_sheet_images=2)
     cfg["features"] = {"source": "random", "backbone": "resnet18", "batch_size": 16}
     cfg["selection"]["k"] = 3
@@ -105,7 +107,10 @@ def test_whole_run_on_s3_stops_resumes_and_skips(s3_server, shared_data, tmp_pat
     for stage in ("regions_pool", "features_pool", "selection"):
         assert f"{stage}: complete, skipped" in out, out[-3000:]
     metrics = [json.loads(line) for line in afs.read_bytes(f"{run}/pretrain_selected/metrics.jsonl").splitlines()]
-    assert [m["epoch"] for m in metrics] == [1, 2] and metrics[-1]["attempt_start_epoch"] == 1, metrics
+    # (The pipeline's step budget sets the epochs on the selection; every one after the first was
+    # trained by the resumed attempt, which started from epoch 1's checkpoint.)
+    assert [m["epoch"] for m in metrics] == list(range(1, len(metrics) + 1)) and len(metrics) >= 2, metrics
+    assert metrics[0]["attempt_start_epoch"] == 0 and {m["attempt_start_epoch"] for m in metrics[1:]} == {1}, metrics
     keys = s3_server.keys(runs_bucket, "run/")
     assert any(k.endswith("pretrain_selected/encoder.safetensors") for k in keys)
     for fold in (0, 1):

@@ -91,6 +91,10 @@ def build_source_backbone(cfg: FeaturesConfig) -> tuple[torch.nn.Module, dict[st
     if cfg.source == "labeled" and cfg.weights is None:
         raise ValueError("features.source is labeled but features.weights is empty: train the labeled "
                          "backbone first (activessf run does; or activessf feature-backbone)")
+    if cfg.source == "pool_ssl":
+        described = _described_encoder(cfg)
+        if described is not None:
+            return described
     header = encoder_header(cfg.weights) if cfg.source == "pool_ssl" else None
     size = feed_size(cfg, header)
     name, kwargs = cfg.backbone, {} if size is None else {"img_size": size}
@@ -109,6 +113,24 @@ def build_source_backbone(cfg: FeaturesConfig) -> tuple[torch.nn.Module, dict[st
         data_cfg.update(input_size=(3, size, size), crop_pct=1.0, crop_mode="center")
     if cfg.source in ("labeled", "pool_ssl"):  # trained here, on ImageNet statistics
         data_cfg.update(mean=tuple(IMAGENET_DEFAULT_MEAN), std=tuple(IMAGENET_DEFAULT_STD))
+    return model.eval(), data_cfg
+
+
+def _described_encoder(cfg: FeaturesConfig) -> tuple[torch.nn.Module, dict[str, Any]] | None:
+    """A pretraining export with a descriptor (``encoder.json``), built and loaded as fine-tuning
+    builds it (its pooling and the checkpoint filter that maps MAE's ``norm`` onto ``fc_norm``);
+    None for an export without one (the safetensors header path below)."""
+    from dataclasses import replace
+
+    from activessf.models.descriptor import build_encoder_module, read_descriptor
+
+    desc = read_descriptor(cfg.weights)
+    if desc is None:
+        return None
+    size = cfg.img_size or desc.img_size
+    model = build_encoder_module(replace(desc, img_size=size), cfg.weights)
+    data_cfg = {"input_size": (3, size, size), "interpolation": "bicubic", "crop_pct": 1.0, "crop_mode": "center",
+                "mean": tuple(IMAGENET_DEFAULT_MEAN), "std": tuple(IMAGENET_DEFAULT_STD)}
     return model.eval(), data_cfg
 
 

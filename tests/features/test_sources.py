@@ -130,3 +130,33 @@ def test_config_rejects_sources_without_their_weights(tmp_path):
 def test_random_source_is_flagged():
     assert source_warning(FeaturesConfig(source="random", backbone="resnet18")) == RANDOM_WARNING
     assert "no class information" in RANDOM_WARNING
+
+
+def test_pool_ssl_export_with_a_descriptor_is_built_as_fine_tuning_builds_it(tmp_path):
+    # An MAE export (encoder.json says pool avg) whose state dict has the ViT's final ``norm``:
+    # the features stage must load it the way fine-tuning does (timm's filter), not refuse it.
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    from activessf.config import build_config
+    from activessf.features.config import FeaturesConfig
+    from activessf.features.sources import build_source_backbone
+    from activessf.models.descriptor import EncoderDescriptor, build_encoder_module
+
+    vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0, img_size=32, patch_size=8, depth=1)
+    weights = tmp_path / "encoder.safetensors"
+    save_file({k: v.contiguous() for k, v in vit.state_dict().items()}, str(weights))
+    desc = EncoderDescriptor(method="mae", builder="timm", name="vit_tiny_patch16_224", img_size=32, patch_size=8,
+                             kwargs={"depth": 1}, pool="avg")
+    (tmp_path / "encoder.json").write_text(desc.to_json())
+    cfg = build_config(FeaturesConfig, None, ["source=pool_ssl", f"weights={weights}"])
+    model, data_cfg = build_source_backbone(cfg)
+    assert data_cfg["input_size"] == (3, 32, 32) and data_cfg["crop_pct"] == 1.0
+    x = torch.randn(2, 3, 32, 32)
+    with torch.inference_mode():
+        want = build_encoder_module(desc, str(weights)).eval()(x)
+        got = model(x)
+    assert got.shape == (2, 192) and torch.allclose(got, want)
+    # The patch embedding is the export's, not a fresh init.
+    torch.testing.assert_close(model.patch_embed.proj.weight, vit.patch_embed.proj.weight)

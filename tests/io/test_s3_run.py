@@ -71,10 +71,12 @@ def _run(env: dict, cwd: Path, config: Path, *sets: str) -> str:
 
 
 def _objects(s3_server, bucket: str) -> dict[str, tuple]:
-    """key -> (ETag, LastModified) of every object of the run folder."""
+    """key -> (ETag, LastModified) of every object of the run folder (not the empty ``.../`` folder
+    markers pyarrow's ``create_dir`` puts again on every run)."""
     client, found = s3_server.client(), {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="run/"):
-        found.update({o["Key"]: (o["ETag"], o["LastModified"]) for o in page.get("Contents", [])})
+        found.update({o["Key"]: (o["ETag"], o["LastModified"]) for o in page.get("Contents", [])
+                      if not o["Key"].endswith("/")})
     return found
 
 

@@ -48,9 +48,11 @@ def _config(root: Path) -> Path:
 
 
 def _record_training(monkeypatch, calls: list[str]) -> None:
-    for name in ("_pretrain", "_finetune"):
+    # Summaries in the real stages' shapes (the run's final summary prints an arm's means).
+    fake = {"_pretrain": {"epochs": 1}, "_finetune": {"macro_pr_auc": {"mean": 0.5, "std": 0.0}}}
+    for name, summary in fake.items():
         monkeypatch.setattr(f"activessf.pipeline.run.{name}",
-                            lambda plan, what, n=name: calls.append(f"{n[1:]} {what}") or {"ok": 1})
+                            lambda plan, what, n=name, s=summary: calls.append(f"{n[1:]} {what}") or s)
     for name in ("_compare", "_report"):
         monkeypatch.setattr(f"activessf.pipeline.run.{name}", lambda plan, *a, n=name: calls.append(n[1:]) or {"ok": 1})
 

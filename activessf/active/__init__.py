@@ -3,7 +3,7 @@
 Pure core (numpy, no Ray): ``strategies`` ranks scored pool cells, ``outputs`` writes what a
 labeler needs (CSV, contact sheet, Label Studio tasks and config), ``answers`` reads and checks
 the labels that come back and ``manifest`` writes them as a new labeled set. The Ray Data scoring
-pass is ``activessf.distributed.query``.
+pass is ``activessf.stages.query`` (on Ray Data: ``activessf.distributed.query``).
 """
 
 # What a labeler answers for a crop that is no cell of any class (a fragment, debris, a cell

@@ -27,7 +27,7 @@ def _run_query(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.run}: no such run folder")
     if args.budget < 1:
         raise UsageError(f"--budget must be >= 1, got {args.budget}")
-    from activessf.distributed.query import run_query
+    from activessf.stages.query import run_query
 
     s = run_query(args.run, args.output, args.budget, cfg, args.arm, args.pool, args.labeled,
                   "local" if args.local else "ray")

@@ -48,7 +48,7 @@ def _fake_run(root, shared_data):
 
 
 def test_local_query_rounds_never_repeat(tmp_path, shared_data):
-    from activessf.distributed.query import run_query
+    from activessf.stages.query import run_query
 
     run = tmp_path / "run"
     labeled = _fake_run(run, shared_data)

@@ -35,7 +35,7 @@ def query_run(tmp_path_factory, finished_run, shared_data):
 
 
 def test_query_then_label_import(query_run, labeled_crops, tmp_path):
-    from activessf.distributed.query import run_query, score
+    from activessf.stages.query import run_query, score
 
     q1 = tmp_path / "q1"
     s = run_query(str(query_run), str(q1), 4, QueryConfig(), labeled=str(labeled_crops), executor="ray")

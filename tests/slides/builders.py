@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from activessf.slides.synthetic import Mosaic, write_slide
+from tests.regions.test_adaptive import voc_wbc  # the BCCD white-cell boxes, read one way
 
 GLASS = (240, 240, 240)
 
@@ -17,14 +17,6 @@ STEMS = ["BloodImage_00000", "BloodImage_00016", "BloodImage_00099", "BloodImage
          "BloodImage_00001"]
 
 
-def voc_wbc(path: Path) -> list[tuple[float, float, float, float]]:
-    """``(x0, y0, x1, y1)`` of the white cells (``WBC``) of one BCCD annotation file."""
-    out = []
-    for obj in ET.parse(path).getroot().iter("object"):
-        if obj.find("name").text == "WBC":
-            b = obj.find("bndbox")
-            out.append(tuple(float(b.find(k).text) for k in ("xmin", "ymin", "xmax", "ymax")))
-    return out
 
 
 def white_balance(rgb: np.ndarray) -> np.ndarray:

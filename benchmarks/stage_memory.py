@@ -69,7 +69,8 @@ def measure_stage_memory(paths: list[str], sizes: list[int], preset: str = "defa
     for n in sizes:
         chosen = paths[:n]
         inputs = pa.table(
-            {"image_id": [image_id_for(p) for p in chosen], "source_path": chosen, "label": [None] * len(chosen)},
+            {"image_id": [image_id_for(p) for p in chosen], "source_path": chosen, "label": [None] * len(chosen),
+             "reason": [None] * len(chosen)},
             schema=INPUTS_SCHEMA,
         )
         # A fresh runtime per size, so neither run inherits the other's warm workers.

@@ -56,6 +56,22 @@ def with_step_budget(cfg: Any, n_crops: int, budget: int) -> Any:
     return replace(cfg, optim=replace(cfg.optim, epochs=epochs, warmup_epochs=warmup))
 
 
+def trial_budget(cfg: Any, n_selected: int, features_pool: str) -> Any:
+    """A sweep trial's ``cfg`` under the rule: ``optim.epochs`` over the pool, spent on its selection.
+
+    Args:
+        cfg: ``PretrainConfig`` of the trial.
+        n_selected: Crops the trial's selection kept (>= 1).
+        features_pool: Feature stage folder of the pool (its row count is the pool's size).
+    """
+    import pyarrow.parquet as pq
+
+    from activessf.selection.stage import features_path
+
+    n_pool = pq.ParquetFile(features_path(features_pool)).metadata.num_rows
+    return with_step_budget(cfg, n_selected, step_budget(cfg, n_pool))
+
+
 def budget_summary(cfg: Any, n_crops: int) -> dict:
     """What a budgeted pretraining will do: crops, epochs, optimizer steps, images seen."""
     steps = cfg.optim.epochs * steps_per_epoch(cfg, n_crops)

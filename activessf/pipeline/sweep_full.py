@@ -11,7 +11,6 @@ import os
 from typing import Callable
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from activessf.config import from_dict, to_dict
 from activessf.distributed.finetune import fit_fold
@@ -25,8 +24,8 @@ from activessf.io.items import crop_items
 from activessf.io.markers import files_stamp
 from activessf.pretrain.config import PretrainConfig
 from activessf.selection.config import SelectionConfig
-from activessf.pipeline.budget import step_budget, with_step_budget
-from activessf.selection.stage import features_path, run_select
+from activessf.pipeline.budget import trial_budget
+from activessf.selection.stage import run_select
 
 
 def _encoder_finetune(ft: FinetuneConfig, pre: PretrainConfig, encoder: str, run_name: str) -> FinetuneConfig:
@@ -52,8 +51,7 @@ def full_objective(
     pre = from_dict(PretrainConfig, pre_tree)
     if n_selected:
         # The pipeline's budget rule: every trial pretrains for the same optimizer steps.
-        n_pool = pq.ParquetFile(features_path(shared["features_pool"])).metadata.num_rows
-        pre = with_step_budget(pre, n_selected, step_budget(pre, n_pool))
+        pre = trial_budget(pre, n_selected, shared["features_pool"])
     # Nothing selected: the encoder starts untrained, as in the cheap objective (the row shows
     # n_selected = 0), rather than failing the trial and retrying it on every restore.
     encoder = run_pretrain(sel_dir, os.path.join(trial_dir, "pretrain"), pre)["encoder"] if n_selected else "none"

@@ -16,7 +16,6 @@ from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 
 from activessf.engine.pretrain_engine import fit
@@ -31,8 +30,8 @@ from activessf.pretrain.config import PretrainConfig
 from activessf.pretrain.export import export_encoder
 from activessf.pretrain.images import load_images
 from activessf.selection.config import SelectionConfig
-from activessf.pipeline.budget import step_budget, with_step_budget
-from activessf.selection.stage import features_path, run_select
+from activessf.pipeline.budget import trial_budget
+from activessf.selection.stage import run_select
 from activessf.sweep.config import ProbeConfig
 
 
@@ -93,8 +92,7 @@ def cheap_objective(
     run_select(features_labeled, features_pool, sel_dir, selection)
     selected = crop_items(sel_dir)["path"].to_pylist()
     if selected:
-        n_pool = pq.ParquetFile(features_path(features_pool)).metadata.num_rows
-        pretrain = with_step_budget(pretrain, len(selected), step_budget(pretrain, n_pool))
+        pretrain = trial_budget(pretrain, len(selected), features_pool)
     method = pretrain_in_process(load_images(selected, pretrain.model.img_size), pretrain)
     images = load_images(labeled["path"].to_pylist(), pretrain.model.img_size)
     if len(images) != labeled.num_rows:

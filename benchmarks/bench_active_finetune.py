@@ -1,10 +1,10 @@
 """The active-learning loop's last round confirmed with a fine-tune: labeled + queried crops -> CNN -> test split.
 
 ``bench_active_learning.py`` scores each round with a cheap learner (logistic regression on frozen
-features). Here the queries its split-0 loop made after the last round (``queried_split0`` in its
-JSON) are answered by the same oracle and a small CNN is fine-tuned on the labeled crops plus the
-answered queries, for the default strategy, random (its first seed) and no queries at all; macro
-PR-AUC on the same held-back test split (never queried).
+features). Here the queries its loop made by the last round on test split 0 (``--splits N``: on
+splits 0..N-1, paired per split) are answered by the same oracle and a small CNN is fine-tuned on
+the labeled crops plus the answered queries, for the default strategy, random (its first seed) and
+no queries at all; macro PR-AUC on the same held-back test split (never queried).
 
 Model: timm ``resnet10t`` at 64 px starting from the ``labeled`` feature backbone of
 ``bench_selection.py`` (the frozen features the loop used): its stem..layer3 stay frozen (their
@@ -14,8 +14,11 @@ one-cycle), ``--seeds`` seeds. Only the last block, so that it fits minutes of a
 learner (logistic regression on the pooled features) is this with layer4 frozen.
 
     nice -n 5 .venv/bin/python benchmarks/bench_active_finetune.py --sel benchmarks/out/sel16
+    nice -n 10 .venv/bin/python benchmarks/bench_active_finetune.py \\
+        --loop benchmarks/out/bench_active_learning_evidence16.json     # a --run / capped loop
 
-Prints a table and writes ``<sel>/bench_active_finetune.json``.
+The backbone, features and labeled start (capped or not) are the loop's (its JSON's ``args``).
+Prints a table and writes ``bench_active_finetune*.json`` next to the loop's JSON.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from activessf.evaluation.metrics import fold_metrics  # noqa: E402
+from benchmarks.active_sources import sources  # noqa: E402
 from benchmarks.bench_active_learning import NOT_A_CELL, load  # noqa: E402
 from benchmarks.selection_metrics import RARE  # noqa: E402
 
@@ -92,10 +96,75 @@ def finetune(train_a: torch.Tensor, train_y: torch.Tensor, test_a: torch.Tensor,
         return torch.cat([top(b).softmax(1) for b in test_a.split(512)]).numpy()
 
 
+def split_inputs(src, truth: Path, la: dict, split: int, size: int = 64) -> dict:
+    """Split ``split``'s loop data (``load``), the labeled start's crops and labels, the test crops."""
+    import pyarrow.parquet as pq
+
+    d = load(src, truth, la["test_share"], la["seed"] + split, la.get("cap_per_class"), la["seed"])
+    lab = pq.read_table(src.feat_labeled / "features.parquet", columns=["id", "path", "label"]).to_pydict()
+    lab_row = {i: (p, c) for i, p, c in zip(lab["id"], lab["path"], lab["label"])}
+    pool = pq.read_table(src.regions_pool / "regions.parquet", columns=["region_id", "crop_path"]).to_pydict()
+    d["crop"] = {r: str(src.regions_pool / c) for r, c in zip(pool["region_id"], pool["crop_path"])}
+    d["row"] = {r: i for i, r in enumerate(d["pool_ids"])}
+    d["base_x"] = read_crops([lab_row[i][0] for i in d["lab_ids"]], size)
+    d["base_y"] = [d["classes"].index(lab_row[i][1]) for i in d["lab_ids"]]
+    d["test_x"] = read_crops([d["crop"][d["pool_ids"][i]] for i in d["test"]], size)
+    d["test_y"] = [d["classes"].index(d["answer"][i]) for i in d["test"]]
+    return d
+
+
+def run_arms(d: dict, arms: dict[str, list[str]], weights: str, args) -> dict:
+    """Fine-tune the top on the labeled start plus each arm's answered queries; test metrics per arm."""
+    classes, row = d["classes"], d["row"]
+    trunk, _ = trunk_and_top(weights, len(classes), 0)
+    base_a, test_a = trunk_outputs(trunk, d["base_x"], bool(args.flips)), trunk_outputs(trunk, d["test_x"], flips=False)
+    results = {}
+    for name, ids in arms.items():
+        answered = [r for r in ids if d["answer"][row[r]] != NOT_A_CELL]
+        a = base_a
+        if answered:
+            extra = trunk_outputs(trunk, read_crops([d["crop"][r] for r in answered], 64), bool(args.flips))
+            # Rows: [labeled, answered] per view (as is, h-flip, v-flip), the order of the labels.
+            views = 3 if args.flips else 1
+            a = torch.cat([torch.cat([v, e]) for v, e in zip(base_a.chunk(views), extra.chunk(views))])
+        y = torch.tensor(d["base_y"] + [classes.index(d["answer"][row[r]]) for r in answered])
+        runs = []
+        for seed in range(args.seeds):
+            top = trunk_and_top(weights, len(classes), seed)[1]
+            m = fold_metrics(d["test_y"], finetune(a, y, test_a, top, args.epochs, args.lr, seed), classes)
+            runs.append({"macro_pr_auc": m["macro_pr_auc"], "rare": {c: m["per_class_pr_auc"][c] for c in RARE}})
+            print(f"  {name} seed {seed}: macro PR-AUC {m['macro_pr_auc']:.4f}", flush=True)
+        results[name] = {"answered": len(answered), "runs": runs,
+                         "macro_pr_auc": float(np.mean([r["macro_pr_auc"] for r in runs])),
+                         "macro_pr_auc_std": float(np.std([r["macro_pr_auc"] for r in runs])),
+                         "rare": {c: float(np.mean([r["rare"][c] for r in runs])) for c in RARE}}
+    return results
+
+
+def report(per_split: list[dict]) -> tuple[dict, list[float]]:
+    """Mean over splits per arm (printed as a table) and the paired default - random gaps in points."""
+    mean = {name: {"answered": float(np.mean([r[name]["answered"] for r in per_split])),
+                   "macro_pr_auc": float(np.mean([r[name]["macro_pr_auc"] for r in per_split])),
+                   "macro_pr_auc_std": float(np.mean([r[name]["macro_pr_auc_std"] for r in per_split])),
+                   "rare": {c: float(np.mean([r[name]["rare"][c] for r in per_split])) for c in RARE}}
+            for name in per_split[0]}
+    print("| training set | answered queries | macro PR-AUC (mean; seed std) | " + " | ".join(RARE) + " |")
+    print("|" + " --- |" * (3 + len(RARE)))
+    for name, r in mean.items():
+        print(f"| labeled + {name} | {r['answered']:.0f} | {r['macro_pr_auc']:.4f} ± {r['macro_pr_auc_std']:.4f} | "
+              + " | ".join(f"{r['rare'][c]:.3f}" for c in RARE) + " |")
+    gaps = [100 * (r["default"]["macro_pr_auc"] - r["random (seed 0)"]["macro_pr_auc"]) for r in per_split]
+    return mean, gaps
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sel", default="benchmarks/out/sel16")
+    ap.add_argument("--loop", help="bench_active_learning.py JSON (default <sel>/bench_active_learning.json); its "
+                    "args name the features, backbone and labeled start")
+    ap.add_argument("--out", help="JSON path (default: the loop JSON's name with bench_active_finetune)")
     ap.add_argument("--truth", default=str(ROOT.parent / "shared" / "data" / "pbc11" / "unlabeled_truth.csv"))
+    ap.add_argument("--splits", type=int, default=1, help="test splits 0..N-1 (a loop JSON with queried_per_split)")
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seeds", type=int, default=1)
@@ -103,57 +172,29 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    import pyarrow.parquet as pq
-
-    sel = Path(args.sel)
-    loop = json.loads((sel / "bench_active_learning.json").read_text())
-    d = load(sel, Path(args.truth), loop["args"]["test_share"], loop["args"]["seed"])  # split 0's test split
-    classes, row = d["classes"], {r: i for i, r in enumerate(d["pool_ids"])}
-    lab = pq.read_table(sel / "src_labeled" / "feat_labeled" / "features.parquet", columns=["path", "label"]).to_pydict()
-    pool = pq.read_table(sel / "regions_pool" / "regions.parquet", columns=["region_id", "crop_path"]).to_pydict()
-    crop = {r: str(sel / "regions_pool" / c) for r, c in zip(pool["region_id"], pool["crop_path"])}
-    started = time.time()
-    base_x = read_crops(lab["path"], 64)
-    base_y = [classes.index(c) for c in lab["label"]]
-    test_x = read_crops([crop[d["pool_ids"][i]] for i in d["test"]], 64)
-    test_y = [classes.index(d["answer"][i]) for i in d["test"]]
-    arms = {"no queries": [], "default": loop["queried_split0"]["default"][0],
-            "random (seed 0)": loop["queried_split0"]["random"][0]}
-    weights = str(sel / "src_labeled" / "backbone" / "final" / "model.safetensors")
-    trunk, _ = trunk_and_top(weights, len(classes), 0)
-    base_a, test_a = trunk_outputs(trunk, base_x, bool(args.flips)), trunk_outputs(trunk, test_x, flips=False)
-    print(f"trunk activations of {len(base_x)} labeled and {len(test_x)} test crops ({time.time() - started:.0f} s)",
-          flush=True)
-    results = {}
-    for name, ids in arms.items():
-        answered = [r for r in ids if d["answer"][row[r]] != NOT_A_CELL]
-        a = base_a
-        if answered:
-            extra = trunk_outputs(trunk, read_crops([crop[r] for r in answered], 64), bool(args.flips))
-            # Rows: [labeled, answered] per view (as is, h-flip, v-flip), the order of the labels.
-            views = 3 if args.flips else 1
-            a = torch.cat([torch.cat([v, e]) for v, e in zip(base_a.chunk(views), extra.chunk(views))])
-        y = torch.tensor(base_y + [classes.index(d["answer"][row[r]]) for r in answered])
-        runs = []
-        for seed in range(args.seeds):
-            top = trunk_and_top(weights, len(classes), seed)[1]
-            m = fold_metrics(test_y, finetune(a, y, test_a, top, args.epochs, args.lr, seed), classes)
-            runs.append({"macro_pr_auc": m["macro_pr_auc"], "rare": {c: m["per_class_pr_auc"][c] for c in RARE}})
-            print(f"{name} seed {seed}: macro PR-AUC {m['macro_pr_auc']:.4f} ({time.time() - started:.0f} s)", flush=True)
-        results[name] = {"answered": len(answered), "runs": runs,
-                         "macro_pr_auc": float(np.mean([r["macro_pr_auc"] for r in runs])),
-                         "macro_pr_auc_std": float(np.std([r["macro_pr_auc"] for r in runs])),
-                         "rare": {c: float(np.mean([r["rare"][c] for r in runs])) for c in RARE}}
-    print("| training set | answered queries | macro PR-AUC (mean ± std over seeds) | " + " | ".join(RARE) + " |")
-    print("|" + " --- |" * (3 + len(RARE)))
-    for name, r in results.items():
-        print(f"| labeled + {name} | {r['answered']} | {r['macro_pr_auc']:.4f} ± {r['macro_pr_auc_std']:.4f} | "
-              + " | ".join(f"{r['rare'][c]:.3f}" for c in RARE) + " |")
-    gap = 100 * (results["default"]["macro_pr_auc"] - results["random (seed 0)"]["macro_pr_auc"])
-    print(f"fine-tuned: default - random {gap:+.2f} points macro PR-AUC; {time.time() - started:.0f} s")
-    out = {"args": vars(args), "results": results, "default_minus_random_points": gap,
-           "seconds": time.time() - started}
-    (sel / "bench_active_finetune.json").write_text(json.dumps(out, indent=1))
+    loop_path = Path(args.loop) if args.loop else Path(args.sel) / "bench_active_learning.json"
+    loop = json.loads(loop_path.read_text())
+    la = loop["args"]
+    src = sources(la["sel"], la.get("run"))  # the loop's own inputs, and its labeled start
+    queried = loop.get("queried_per_split", [loop["queried_split0"]])
+    started, per_split = time.time(), []
+    for k in range(args.splits):
+        d = split_inputs(src, Path(args.truth), la, k)
+        print(f"split {k}: {len(d['base_y'])} labeled, {len(d['test_y'])} test crops", flush=True)
+        arms = {"no queries": [], "default": queried[k]["default"][0], "random (seed 0)": queried[k]["random"][0]}
+        per_split.append(run_arms(d, arms, str(src.backbone), args))
+        print(f"  ({time.time() - started:.0f} s)", flush=True)
+    results, gaps = report(per_split)
+    sd = np.std(gaps, ddof=1) if len(gaps) > 1 else 0.0
+    print(f"fine-tuned: default - random {np.mean(gaps):+.2f} ± {sd:.2f} points macro PR-AUC over {len(gaps)} "
+          f"split(s) (per split {', '.join(f'{g:+.2f}' for g in gaps)}); {time.time() - started:.0f} s")
+    out = {"args": vars(args), "results": results, "per_split": per_split, "paired_gaps_points": gaps,
+           "default_minus_random_points": float(np.mean(gaps)), "seconds": time.time() - started}
+    path = Path(args.out) if args.out else (
+        loop_path.with_name(loop_path.name.replace("bench_active_learning", "bench_active_finetune"))
+        if "bench_active_learning" in loop_path.name else loop_path.with_name(loop_path.stem + "_finetune.json"))
+    path.write_text(json.dumps(out, indent=1))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

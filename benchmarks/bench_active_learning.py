@@ -15,14 +15,23 @@ Each round queries ``--per-round`` crops with each strategy, answers them, refit
 Every cell asked before (answered or not) is passed to ``rank`` as covered, as ``activessf query``
 passes its log. The loop runs on ``--splits`` test splits (split seeds ``seed..seed+splits-1``);
 each strategy's gain over random (the mean of ``--random-seeds`` seeds on the same split) is
-paired per split. The table is the mean over splits. The JSON keeps the split-0 queries for
-``bench_active_finetune.py``.
+paired per split. The table is the mean over splits. The JSON keeps every split's last-round
+queries for ``bench_active_finetune.py``.
 
     nice -n 5 .venv/bin/python benchmarks/bench_selection.py --data ../shared/data --out benchmarks/out/sel16 \\
         --sources labeled --backbone resnet10t --img-size 64      # features, once
     nice -n 5 .venv/bin/python benchmarks/bench_active_learning.py --sel benchmarks/out/sel16
 
-Prints the table and writes ``<sel>/bench_active_learning.json``.
+Scarce-label start (the features must not have seen labels the simulated user lacks): ``--run RUN``
+reads an ``activessf run`` folder's ``features_labeled``, ``features_pool``, ``regions_pool`` (read
+only) instead, e.g. issue 16's evidence run, whose feature backbone was trained on the 1,091 pbc11
+crops capped at 150 per class; ``--cap-per-class N`` keeps a seeded subset (seed ``--seed``, the
+same on every split) of at most N of them per class (``benchmarks/active_sources.py``).
+
+    nice -n 10 .venv/bin/python benchmarks/bench_active_learning.py --run outputs/evidence16 [--cap-per-class 30]
+
+Prints the table and writes ``<sel>/bench_active_learning.json`` (``--out``; for ``--run`` or a cap:
+``benchmarks/out/bench_active_learning_<run>[_cap<N>].json``).
 """
 
 from __future__ import annotations
@@ -42,22 +51,26 @@ from activessf.active.config import QueryConfig  # noqa: E402
 from activessf.active.strategies import rank  # noqa: E402
 from activessf.evaluation.frozen import _full_proba, make_probe, read_features  # noqa: E402
 from activessf.evaluation.metrics import fold_metrics  # noqa: E402
+from benchmarks.active_sources import Sources, cap_rows, default_out, sources  # noqa: E402
 from benchmarks.selection_metrics import RARE, pool_truth  # noqa: E402
 
 NOT_A_CELL = "not a target cell"
 
 
-def load(sel: Path, truth_csv: Path, test_share: float, seed: int) -> dict:
-    """Labeled features and labels, pool features, the oracle's answers and the test split."""
+def load(src: Sources, truth_csv: Path, test_share: float, seed: int, cap: int | None = None,
+         cap_seed: int = 0) -> dict:
+    """Labeled features and labels (at most ``cap`` per class), pool features, the oracle's answers, the test split."""
     import pyarrow.parquet as pq
 
-    lab_ids, lab_x = read_features(str(sel / "src_labeled" / "feat_labeled"))
-    lab_label = dict(zip(*(pq.read_table(sel / "src_labeled" / "feat_labeled" / "features.parquet",
+    lab_ids, lab_x = read_features(str(src.feat_labeled))
+    lab_label = dict(zip(*(pq.read_table(src.feat_labeled / "features.parquet",
                                          columns=["id", "label"]).to_pydict().values())))
     classes = sorted(set(lab_label.values()))
-    pool_ids, pool_x = read_features(str(sel / "src_labeled" / "feat_pool"))
-    info = pool_truth(sel / "regions_pool", truth_csv)
-    regions = pq.read_table(sel / "regions_pool" / "regions.parquet", columns=["region_id", "image_id"]).to_pydict()
+    keep = cap_rows([lab_label[i] for i in lab_ids], cap, cap_seed)
+    lab_ids, lab_x = [lab_ids[i] for i in keep], lab_x[keep]
+    pool_ids, pool_x = read_features(str(src.feat_pool))
+    info = pool_truth(src.regions_pool, truth_csv)
+    regions = pq.read_table(src.regions_pool / "regions.parquet", columns=["region_id", "image_id"]).to_pydict()
     image_of = dict(zip(regions["region_id"], regions["image_id"]))
     images = sorted(set(image_of.values()))
     rng = np.random.default_rng(seed)
@@ -65,7 +78,8 @@ def load(sel: Path, truth_csv: Path, test_share: float, seed: int) -> dict:
     answer = [info[r][1] if info[r][0] and info[r][1] in classes else NOT_A_CELL for r in pool_ids]
     in_test = np.array([image_of[r] in test_images for r in pool_ids])
     test = np.flatnonzero(in_test & (np.array(answer) != NOT_A_CELL))
-    return {"classes": classes, "pool_ids": pool_ids, "lab_x": lab_x, "lab_y": np.array([classes.index(lab_label[i]) for i in lab_ids]),
+    return {"classes": classes, "pool_ids": pool_ids, "lab_ids": lab_ids, "lab_x": lab_x,
+            "lab_y": np.array([classes.index(lab_label[i]) for i in lab_ids]),
             "pool_x": pool_x, "answer": answer, "in_test": in_test, "test": test}
 
 
@@ -140,9 +154,9 @@ def paired_gaps(per_split: list[dict[str, list[list[dict]]]], name: str) -> list
 
 def run_splits(args, extra: dict) -> list[dict[str, list[list[dict]]]]:
     """Every strategy's loop on ``args.splits`` test splits (random: ``args.random_seeds`` seeds each)."""
-    per_split = []
+    per_split, src = [], sources(args.sel, args.run)
     for k in range(args.splits):
-        d = load(Path(args.sel), Path(args.truth), args.test_share, args.seed + k)
+        d = load(src, Path(args.truth), args.test_share, args.seed + k, args.cap_per_class, args.seed)
         print(f"split {k}: labeled {len(d['lab_y'])}, pool {len(d['pool_x'])} crops ({int((~d['in_test']).sum())} "
               f"queryable), test {len(d['test'])} central cells", flush=True)
         runs = {}
@@ -160,6 +174,12 @@ def run_splits(args, extra: dict) -> list[dict[str, list[list[dict]]]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sel", default="benchmarks/out/sel16", help="bench_selection.py output folder")
+    ap.add_argument("--run", help="read the features, pool regions and backbone of this activessf run instead "
+                    "(features_labeled, features_pool, regions_pool; read only)")
+    ap.add_argument("--cap-per-class", type=int,
+                    help="scarce-label start: a seeded subset of at most N labeled crops per class")
+    ap.add_argument("--out", help="JSON path (default <sel>/bench_active_learning.json; "
+                    "benchmarks/out/... for --run or a cap)")
     ap.add_argument("--truth", default=str(ROOT.parent / "shared" / "data" / "pbc11" / "unlabeled_truth.csv"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--per-round", type=int, default=100)
@@ -189,10 +209,13 @@ def main() -> None:
               f"{', '.join(f'{x:+.2f}' for x in g)})")
     gap = float(np.mean(gaps.get("default", [float("nan")])))
     print(f"default: {'meets' if gap >= 3 else 'misses'} the >= 3 point goal; {time.time() - started:.0f} s")
-    queried = {s: [rows[-1]["ids"] for rows in per_split[0][s]] for s in args.strategies}
+    queried = [{s: [rows[-1]["ids"] for rows in runs[s]] for s in args.strategies} for runs in per_split]
     out = {"args": vars(args), "results": results, "paired_gaps_points": gaps, "default_minus_random_points": gap,
-           "queried_split0": queried, "seconds": time.time() - started}
-    (Path(args.sel) / "bench_active_learning.json").write_text(json.dumps(out, indent=1))
+           "queried_split0": queried[0], "queried_per_split": queried, "seconds": time.time() - started}
+    path = Path(args.out) if args.out else default_out(args.sel, args.run, args.cap_per_class, "bench_active_learning")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -94,3 +94,18 @@ def test_fold_ensemble_and_arm_choice(finished_run, tmp_path):
     assert len(load_bundle(str(tmp_path / "ens")).model.members) == 2
     with pytest.raises(BundleError, match="no arm 'nope'"):
         pick_arm(find_arms(str(finished_run)), "nope")
+
+
+def test_a_run_folder_ships_its_best_arm_by_macro_pr_auc(tmp_path):
+    """``export --run RUN`` without ``--arm``: every finished arm of the run is found (an arm
+    still training, without metrics.json, is not), the best by macro PR-AUC is picked."""
+    for slug, name, pr_auc in (("mae_w_selection", "MAE w/ selection", 0.41), ("resnet18", "ResNet18", 0.62),
+                               ("vit", "ViT", 0.55), ("unfinished", None, None)):
+        (tmp_path / "finetune" / slug).mkdir(parents=True)
+        if name:
+            metrics = {"method": name, "summary": {"macro_pr_auc": {"mean": pr_auc, "std": 0.0}}}
+            (tmp_path / "finetune" / slug / "metrics.json").write_text(json.dumps(metrics))
+    arms = find_arms(str(tmp_path))
+    assert [a.name for a in arms] == ["MAE w/ selection", "ResNet18", "ViT"]
+    assert pick_arm(arms, None).name == "ResNet18"
+    assert pick_arm(arms, "vit").name == "ViT" and pick_arm(arms, "MAE w/ selection").folder.endswith("mae_w_selection")

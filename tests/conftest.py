@@ -23,8 +23,13 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def ray_session():
-    """One local Ray runtime for the whole session (2 CPUs, no dashboard)."""
+def ray_session(s3_server):
+    """One local Ray runtime for the whole session (2 CPUs, no dashboard).
+
+    Started after the session's S3 server (``tests/s3.py``), so its workers inherit the variables
+    that point every S3 client at 127.0.0.1 with fake credentials: a Ray test can read and write
+    ``s3://`` in this process, and none can ever reach a real bucket.
+    """
     import ray
 
     from activessf.distributed.runtime import init_local

@@ -276,7 +276,6 @@ def run_pipeline(plan: Plan, until: str | None = None, only: Sequence[str] = ())
     Returns:
         ``root`` (run folder), ``stages`` (name -> summary) and ``report`` (path or None).
     """
-    from activessf.distributed.runtime import ensure_ray
     from activessf.pipeline.checks import check_inputs
 
     check_inputs(plan)  # before Ray starts and before any stage: a typo costs nothing
@@ -286,7 +285,8 @@ def run_pipeline(plan: Plan, until: str | None = None, only: Sequence[str] = ())
     # Temporary files of an interrupted or killed attempt (see atomic.remove_stale_temps).
     if remove_stale_temps(plan.root):
         console.say(f"removed temporary files an interrupted run left in {plan.root}")
-    ensure_ray()
+    # No ensure_ray() here: each stage that uses Ray starts (or joins) it, so a finished run's
+    # rerun, or one whose remaining stages are Ray-free, answers in seconds.
     afs.makedirs(plan.root)
     atomic_write_text(plan.path("pipeline_config.yaml"), yaml.safe_dump(plan.resolved(), sort_keys=False))
     log = StateLog(plan.root)

@@ -1,20 +1,17 @@
 """A whole ``activessf run`` on object storage: images in one bucket, the run folder and Ray Train
 checkpoints in another, on a real S3 API server (moto on 127.0.0.1, ``tests/s3.py``).
 
-The run is the CLI in a child process (its own local Ray runtime, whose workers inherit the S3
-endpoint from the environment; the session's Ray runtime was started without it). It is
-stopped once after the first pretraining epoch (``train.stop_after_epochs``), resumed from the
-checkpoint on S3, then run a third time: every stage but the report is skipped and no object of
-the run folder is written again.
+The run is the CLI (``activessf run``) in this process, on the session's Ray runtime, whose
+workers inherit the S3 endpoint (``tests/conftest.py``). It is stopped once after the first
+pretraining epoch (``train.stop_after_epochs``), resumed from the checkpoint on S3, then run a
+third time: every stage but the report is skipped, no object of the run folder is written again,
+and nothing lands in the working folder.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +20,6 @@ import yaml
 from activessf.io import fs as afs
 from tests.conftest import PROJECT_ROOT
 
-BIN = Path(sys.executable).parent
 CLASSES = ("EO", "LY", "SNE")
 # Rewritten by every run: the report stage (keyed by the time) and the run's resolved config.
 REWRITTEN = ("report.md", "report.html", "pipeline_state.json", "pipeline_config.yaml")
@@ -63,11 +59,15 @@ def _config(path: Path, images: str, run: str) -> Path:
     return path
 
 
-def _run(env: dict, cwd: Path, config: Path, *sets: str) -> str:
-    args = [str(BIN / "activessf"), "run", "--config", str(config)] + [a for s in sets for a in ("--set", s)]
-    out = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
-    return out.stdout
+def _run(capsys, config: Path, *sets: str) -> str:
+    """``activessf run --config CONFIG --set ...``; what it printed."""
+    from activessf.cli import main
+
+    capsys.readouterr()
+    code = main(["run", "--config", str(config)] + [a for s in sets for a in ("--set", s)])
+    out = capsys.readouterr()
+    assert code == 0, out.out[-4000:] + out.err[-4000:]
+    return out.out
 
 
 def _objects(s3_server, bucket: str) -> dict[str, tuple]:
@@ -80,21 +80,20 @@ def _objects(s3_server, bucket: str) -> dict[str, tuple]:
     return found
 
 
-# Three `activessf run` processes, each with its own Ray runtime and three Ray Train runs.
-@pytest.mark.ray
+# Three `activessf run` calls (the third skips everything and starts no Ray Train run).
 @pytest.mark.slow
-@pytest.mark.timeout(1200)
-def test_whole_run_on_s3_stops_resumes_and_skips(s3_server, shared_data, tmp_path):
+@pytest.mark.timeout(900)
+def test_whole_run_on_s3_stops_resumes_and_skips(s3_server, ray_session, shared_data, tmp_path, capsys, monkeypatch):
     images_bucket, runs_bucket = s3_server.make_bucket("images"), s3_server.make_bucket("runs")
     s3_server.upload_tree(_inputs(shared_data, tmp_path / "images"), f"s3://{images_bucket}")
     run = f"s3://{runs_bucket}/run"
     config = _config(tmp_path / "tiny.yaml", f"s3://{images_bucket}", run)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")} | s3_server.env
-    work = tmp_path / "cwd"  # the child's working folder: nothing of the run may land there
+    work = tmp_path / "cwd"  # the working folder: nothing of the run may land there
     work.mkdir()
+    monkeypatch.chdir(work)
 
     # 1. Stopped after the first pretraining epoch: its checkpoint is on S3, the stage unfinished.
-    out = _run(env, work, config, "pretrain.train.stop_after_epochs=1")
+    out = _run(capsys, config, "pretrain.train.stop_after_epochs=1")
     assert "pretrain_selected stopped after epoch 1" in out, out[-3000:]
     state = json.loads(afs.read_bytes(f"{run}/pipeline_state.json"))["stages"]
     assert {"regions_pool", "regions_labeled", "labeled_crops", "features_labeled", "features_pool",
@@ -105,7 +104,7 @@ def test_whole_run_on_s3_stops_resumes_and_skips(s3_server, shared_data, tmp_pat
     assert [k.split("/")[-2] for k in ckpts] == ["epoch_0001"], ckpts
 
     # 2. Resumed: data stages skipped, pretraining continues from epoch 1's checkpoint on S3.
-    out = _run(env, work, config)
+    out = _run(capsys, config)
     for stage in ("regions_pool", "features_pool", "selection"):
         assert f"{stage}: complete, skipped" in out, out[-3000:]
     metrics = [json.loads(line) for line in afs.read_bytes(f"{run}/pretrain_selected/metrics.jsonl").splitlines()]
@@ -125,10 +124,10 @@ def test_whole_run_on_s3_stops_resumes_and_skips(s3_server, shared_data, tmp_pat
 
     # 3. Complete: every stage but the report skipped, no object rewritten.
     before = _objects(s3_server, runs_bucket)
-    out = _run(env, work, config)
+    out = _run(capsys, config)
     assert out.count("complete, skipped") == 10, out[-3000:]
     after = _objects(s3_server, runs_bucket)
     assert set(after) == set(before)
     assert {k: v for k, v in after.items() if not k.endswith(REWRITTEN)} == \
         {k: v for k, v in before.items() if not k.endswith(REWRITTEN)}
-    assert list(work.iterdir()) == []  # no ./s3:/... folder beside the child
+    assert list(work.iterdir()) == []  # no ./s3:/... folder in the working folder

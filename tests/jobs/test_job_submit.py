@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -47,11 +48,9 @@ def _tiny_config(root: Path) -> Path:
     labeled, pool = _tiny_inputs(root)
     cfg = yaml.safe_load((PROJECT_ROOT / "configs" / "demo.yaml").read_text())
     cfg["pipeline"].update(labeled=str(labeled), unlabeled=str(pool), output=str(root / "run"))
-    # The demo's first arm (pretraining on the selection) and a supervised baseline.
-    cfg["pipeline"]["arms"] = [cfg["pipeline"]["arms"][0], {
-        "name": "ResNet18 (supervised)", "pretrain": "none",
-        "finetune_overrides": ["model.name=resnet18", "model.patch_size=null", "model.encoder_kwargs={}",
-                               "optim.layer_decay=null"]}]
+    # The demo's first arm (pretraining on the selection); arms side by side, the comparison and
+    # the choice of the best arm have their own tests (tests/pipeline).
+    cfg["pipeline"]["arms"] = [cfg["pipeline"]["arms"][0]]
     cfg["selection"]["k"] = 4
     # The demo's export + predict stages have their own test (tests/pipeline/test_holdout.py);
     # this test exports and predicts through the CLI below.
@@ -67,6 +66,7 @@ def _tiny_config(root: Path) -> Path:
 
 
 def _head(env: dict, port: int, dash: int) -> subprocess.Popen:
+    """``ray start --head --block`` in a process group of its own (Ray's processes join it)."""
     # Every port explicit and free: a default one (e.g. the agent's 52365) may belong to another
     # Ray runtime on this machine.
     cmd = [str(BIN / "ray"), "start", "--head", "--block", f"--port={port}", f"--dashboard-port={dash}",
@@ -74,7 +74,8 @@ def _head(env: dict, port: int, dash: int) -> subprocess.Popen:
            f"--runtime-env-agent-port={_free_port()}", f"--metrics-export-port={_free_port()}",
            "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1", "--include-dashboard=true",
            "--num-cpus=2", "--num-gpus=0", "--disable-usage-stats"]
-    return subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    return subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            start_new_session=True)
 
 
 def _job(env: dict, *args: str, timeout: float = 120) -> str:
@@ -145,14 +146,12 @@ def local_head():
             time.sleep(2)
         yield env
     finally:
-        head.terminate()
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            head.kill()
+        # The whole throwaway cluster at once: a graceful ``ray start --block`` shutdown gives each
+        # process its own grace period (~30 s), which tests nothing here.
+        os.killpg(head.pid, signal.SIGKILL)
+        head.wait(timeout=60)
 
 
-@pytest.mark.slow
 def _assert_tracked(run: Path) -> None:
     """The job's MLflow store, read back: the pipeline's run with its pretraining and arms as
     children, each arm's folds and final fit below it, all FINISHED; every fold's per-epoch loss
@@ -164,8 +163,8 @@ def _assert_tracked(run: Path) -> None:
     runs = mlflow.search_runs(experiment_names=["activessf"])
     assert set(runs["status"]) == {"FINISHED"}
     stage = runs["tags.activessf.stage"].fillna("pipeline")
-    assert stage.value_counts().to_dict() == {"pipeline": 1, "pretrain": 1, "finetune": 2, "finetune_fold": 4,
-                                              "finetune_final": 2}
+    assert stage.value_counts().to_dict() == {"pipeline": 1, "pretrain": 1, "finetune": 1, "finetune_fold": 2,
+                                              "finetune_final": 1}
     pipeline = runs[stage == "pipeline"].iloc[0]
     client = mlflow.tracking.MlflowClient()
     for _, arm in runs[stage == "finetune"].iterrows():
@@ -185,20 +184,20 @@ def _assert_tracked(run: Path) -> None:
     assert pretrain["metrics.loss"] == pytest.approx(recorded[-1]["loss"])
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_pipeline_job_succeeds_and_rerun_skips(ray_session, local_head, tmp_path, capsys):
     config = _tiny_config(tmp_path)
     logs = _submit_and_wait(local_head, config)
     run = tmp_path / "run"
-    assert "[12/12] report: done" in logs, logs[-3000:]
+    assert "[11/11] report: done" in logs, logs[-3000:]
     state = json.loads((run / "pipeline_state.json").read_text())["stages"]
     assert set(state) == {"regions_pool", "regions_labeled", "labeled_crops", "features_labeled", "features_pool",
-                          "selection", "pretrain_selected", "folds", "finetune/mae_w_selection",
-                          "finetune/resnet18_supervised", "compare", "report"}
+                          "selection", "pretrain_selected", "folds", "finetune/mae_w_selection", "compare", "report"}
     crops = state["labeled_crops"]["summary"]
     assert crops["labeled_images"] == 24 == crops["central"] + crops["no_central_region"] + crops["rejected"]
     compare = json.loads((run / "compare" / "compare.json").read_text())
-    assert compare["methods"] == ["MAE w/ selection", "ResNet18 (supervised)"] and len(compare["classes"]) == 4
+    assert compare["methods"] == ["MAE w/ selection"] and len(compare["classes"]) == 4
     html = (run / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 5 and "Table II" in html
     _assert_tracked(run)
@@ -209,19 +208,16 @@ def test_pipeline_job_succeeds_and_rerun_skips(ray_session, local_head, tmp_path
     capsys.readouterr()
     run_pipeline(build_plan(str(config)))
     out = capsys.readouterr().out
-    for stage in ("pretrain_selected", "finetune/mae_w_selection", "finetune/resnet18_supervised", "compare"):
+    for stage in ("pretrain_selected", "finetune/mae_w_selection", "compare"):
         assert f"{stage}: complete, skipped" in out, out
 
-    # What ships: each arm's final fit, exported from the run folder and applied to new images.
+    # What ships: the arm's final fit, exported from the run folder and applied to new images.
     from activessf.cli import main
 
-    assert all((run / "finetune" / arm / "final" / "model.safetensors").is_file()
-               for arm in ("mae_w_selection", "resnet18_supervised"))
+    assert (run / "finetune" / "mae_w_selection" / "final" / "model.safetensors").is_file()
     assert main(["export", "--run", str(run), "--output", str(tmp_path / "bundle")]) == 0
     meta = json.loads((tmp_path / "bundle" / "model.json").read_text())
-    arms = [json.loads((run / "finetune" / a / "metrics.json").read_text()) for a in ("mae_w_selection", "resnet18_supervised")]
-    best = max(arms, key=lambda m: m["summary"]["macro_pr_auc"]["mean"])
-    assert meta["arm"] == best["method"] and meta["classes"] == compare["classes"]
+    assert meta["arm"] == "MAE w/ selection" and meta["classes"] == compare["classes"]
     assert meta["regions"] == yaml.safe_load((run / "pipeline_config.yaml").read_text())["regions"]
     assert main(["predict", "--model", str(tmp_path / "bundle"), "--input", str(config.parent / "pool"),
                  "--output", str(tmp_path / "pred"), "--local"]) == 0

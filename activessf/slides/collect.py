@@ -49,6 +49,9 @@ class TileGather:
                     g.failed.append(row["reason"])
                 g.rows.append(row)
             if g.header is not None and g.tiles_done == g.header["tiles_planned"]:
+                # Tiles in plan order, whatever order Ray finished them in: a slide's cells, their
+                # region ids and which of two duplicates is kept are then the same on every run.
+                g.rows.sort(key=lambda r: r["tile"])
                 finished.append(self.pending.pop(row["image_id"]))
         return finished
 

@@ -122,9 +122,12 @@ def test_whole_run_on_s3_stops_resumes_and_skips(s3_server, ray_session, shared_
     assert compare["methods"] == ["MAE w/ selection"] and compare["classes"] == list(CLASSES)
     assert b"data:image/png;base64," in afs.read_bytes(f"{run}/report.html")
 
-    # 3. Complete: every stage but the report skipped, no object rewritten.
+    # 3. Complete: every stage but the report skipped, no object rewritten, Ray never touched
+    # (``ensure_ray`` asks ``ray.is_initialized`` first).
     before = _objects(s3_server, runs_bucket)
-    out = _run(capsys, config)
+    with monkeypatch.context() as m:
+        m.setattr(ray_session, "is_initialized", lambda: pytest.fail("a finished run's rerun started or joined Ray"))
+        out = _run(capsys, config)
     assert out.count("complete, skipped") == 10, out[-3000:]
     after = _objects(s3_server, runs_bucket)
     assert set(after) == set(before)

@@ -92,3 +92,19 @@ def test_exported_encoder_loads_in_timm(runs):
     assert all(torch.equal(model.state_dict()[k], v) for k, v in saved.items())
     state = torch.load(f"{runs['second']['checkpoint']}/state.pt", weights_only=True)
     assert torch.equal(state["model"]["encoder.blocks.1.attn.qkv.weight"], saved["blocks.1.attn.qkv.weight"])
+
+
+def test_same_seed_same_encoder(tmp_path, ray_session, shared_data):
+    """Two pretrainings of the same images and seed (fresh run names) give equal losses and weights:
+    Ray Data hands the blocks over in dataset order (``train._ordered_ingest``), and the loop's
+    shuffle and masks are seeded."""
+    images = sorted((shared_data / "pbc11" / "unlabeled").glob("*.jpg"))[:24]
+    (tmp_path / "images.txt").write_text("\n".join(map(str, images)))
+    runs = []
+    for k in (1, 2):
+        cfg = tiny_config("optim.epochs=2", "optim.warmup_epochs=0", "train.num_workers=1", "train.num_reconstructions=0",
+                          "train.shuffle_buffer=16", f"train.run_name=same_seed_{k}", f"train.storage_path={tmp_path / 'ray'}")
+        runs.append(run_pretrain(str(tmp_path / "images.txt"), str(tmp_path / f"out{k}"), cfg))
+    assert [r["loss"] for r in _history(runs[0])] == [r["loss"] for r in _history(runs[1])]
+    first, second = (load_file(r["encoder"]) for r in runs)
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)

@@ -3,8 +3,8 @@
 ``s3_server`` starts moto's threaded server on a free port once a session and points every S3
 client of this process at it through the standard AWS variables: pyarrow's ``S3FileSystem``
 (what ``activessf.io.fs`` and Ray Train's storage use) and boto3 both read ``AWS_ENDPOINT_URL``.
-A child process (``activessf run``, Ray workers it starts) gets the same variables from
-``s3_server.env``. ``S3Server.make_bucket`` gives a test a fresh, empty bucket.
+The session's Ray runtime starts after it (``tests/conftest.py``), so its workers inherit the
+same variables. ``S3Server.make_bucket`` gives a test a fresh, empty bucket.
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ _names = itertools.count()
 
 @dataclass
 class S3Server:
-    """The running server: its endpoint, the environment that points clients at it, a client."""
+    """The running server: its endpoint and a client."""
 
     endpoint: str
-    env: dict[str, str]
 
     def client(self):
         import boto3
@@ -79,7 +78,7 @@ def s3_server():
         os.environ.pop(key, None)
     afs._filesystem_for.cache_clear()  # a filesystem made before would keep its old endpoint
     try:
-        yield S3Server(env["AWS_ENDPOINT_URL"], env)
+        yield S3Server(env["AWS_ENDPOINT_URL"])
     finally:
         afs._filesystem_for.cache_clear()
         for key, value in saved.items():

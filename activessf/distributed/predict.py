@@ -15,7 +15,7 @@ import pyarrow as pa
 import ray
 
 from activessf.config import from_dict
-from activessf.distributed.runtime import data_context_quiet, ensure_ray
+from activessf.distributed.runtime import data_context_quiet, ensure_ray, model_actors
 from activessf.inference.batches import ClassifyBatch, cut_batch
 from activessf.inference.config import PredictConfig
 from activessf.distributed.slides import MAX_TILE_BLOCKS
@@ -23,15 +23,9 @@ from activessf.inference.slides import cut_tiles, plan_slides, slide_merger
 from activessf.regions.config import RegionsConfig
 
 
-def _use_gpu(cfg: PredictConfig, cluster_gpus: float) -> bool:
-    return cfg.use_gpu == "true" or (cfg.use_gpu == "auto" and cluster_gpus >= 1)
-
-
 def _classify(ds, folder: str, cfg: PredictConfig):
     """The classifier actor map over a dataset of ``CUT_SCHEMA`` rows."""
-    gpus = ray.cluster_resources().get("GPU", 0.0)
-    use_gpu = _use_gpu(cfg, gpus)
-    actors = cfg.concurrency or (max(1, int(gpus)) if use_gpu else 1)
+    use_gpu, actors = model_actors(cfg.use_gpu, cfg.concurrency)
     return ds.map_batches(
         ClassifyBatch,
         fn_constructor_kwargs={"folder": folder, "runtime": cfg.runtime, "threads": cfg.threads,

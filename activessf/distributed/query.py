@@ -15,21 +15,15 @@ from activessf.active.config import QueryConfig
 from activessf.active.scoring import ScoreCrops, read_batch
 
 
-def _use_gpu(cfg: QueryConfig, cluster_gpus: float) -> bool:
-    return cfg.use_gpu == "true" or (cfg.use_gpu == "auto" and cluster_gpus >= 1)
-
-
 def iter_ray(paths: pa.Table, bundle: str, cfg: QueryConfig, size: int) -> Iterable[pa.Table]:
     """Score ``row``, ``path`` on Ray Data; yields ``row``, ``probs``, ``emb`` batches (any order)."""
     import ray
 
-    from activessf.distributed.runtime import data_context_quiet, ensure_ray
+    from activessf.distributed.runtime import data_context_quiet, ensure_ray, model_actors
 
     ensure_ray()
     data_context_quiet()
-    gpus = ray.cluster_resources().get("GPU", 0.0)
-    use_gpu = _use_gpu(cfg, gpus)
-    actors = cfg.concurrency or (max(1, int(gpus)) if use_gpu else 1)
+    use_gpu, actors = model_actors(cfg.use_gpu, cfg.concurrency)
     chunk = cfg.batch_size * 4
     ds = ray.data.from_arrow(paths).repartition(max(1, min(paths.num_rows // chunk + 1, 4096)))
     read = ds.map_batches(read_batch, fn_kwargs={"size": size}, batch_size=chunk, batch_format="pyarrow", num_cpus=1)

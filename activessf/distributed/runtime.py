@@ -138,3 +138,18 @@ def data_context_quiet(progress: bool = False) -> None:
     ctx.enable_progress_bars = progress or console.verbose()
     ctx.print_on_execution_start = False
     console.reroute_logs()  # ray.data configures its logger on import
+
+
+def model_actors(use_gpu: str, concurrency: int | None) -> tuple[bool, int]:
+    """Whether a model actor pool runs on GPUs, and how many actors it has.
+
+    Args:
+        use_gpu: ``true``, ``false`` or ``auto`` (GPUs when the cluster has at least one).
+        concurrency: Actors asked for (None: one per GPU on GPUs, else one CPU actor).
+
+    Returns:
+        ``(on_gpu, actors)``.
+    """
+    gpus = ray.cluster_resources().get("GPU", 0.0)
+    on_gpu = use_gpu == "true" or (use_gpu == "auto" and gpus >= 1)
+    return on_gpu, concurrency or (max(1, int(gpus)) if on_gpu else 1)

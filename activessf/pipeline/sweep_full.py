@@ -22,9 +22,9 @@ from activessf.finetune.inputs import fold_inputs
 from activessf.finetune.outputs import fold_done, load_fold, write_fold
 from activessf.io.items import crop_items
 from activessf.io.markers import files_stamp
+from activessf.pipeline.budget import trial_budget
 from activessf.pretrain.config import PretrainConfig
 from activessf.selection.config import SelectionConfig
-from activessf.pipeline.budget import trial_budget
 from activessf.selection.stage import run_select
 
 

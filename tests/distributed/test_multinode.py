@@ -125,18 +125,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _alive_nodes(expect: int | None = None, wait_s: float = 60.0) -> int:
-    """Nodes the GCS reports alive; with ``expect``, wait (bounded) for a killed node to be marked dead.
+def _alive_nodes(expect: int, wait_s: float = 60.0) -> int:
+    """Nodes the GCS reports alive, after waiting (bounded) until at most ``expect`` are.
 
     The GCS notices a SIGKILLed raylet only after its health checks fail, which on a loaded
     machine can come after a short stage has finished.
     """
     import ray
 
-    deadline = time.time() + (wait_s if expect is not None else 0.0)
+    deadline = time.time() + wait_s
     while True:
         alive = sum(1 for n in ray.nodes() if n["Alive"])
-        if expect is None or alive <= expect or time.time() >= deadline:
+        if alive <= expect or time.time() >= deadline:
             return alive
         time.sleep(1.0)
 
